@@ -1,0 +1,49 @@
+"""ContentOps: a self-hosted content marketing calendar and publishing manager."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+__version__ = "0.1.0"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Wire config, extensions, blueprints and CLI. No I/O beyond the instance folder."""
+    from .config import load_settings
+
+    settings = load_settings(config)
+    app = Flask(__name__, instance_path=settings["INSTANCE_PATH"])
+    app.config.update(settings)
+
+    from . import models  # noqa: F401 - register the schema
+    from .extensions import babel, csrf, db, login_manager, migrate
+    from .i18n import select_locale, select_timezone
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+
+    from .web import register_web
+
+    register_web(app)
+
+    from .api import api_bp
+
+    csrf.exempt(api_bp)  # the API authenticates with bearer tokens or checks CSRF itself
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
+
+    from .cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _migrations_dir():
+    from pathlib import Path
+
+    return Path(__file__).parent / "migrations"

@@ -1,0 +1,68 @@
+"""API authentication: bearer tokens, or the signed-in session plus a CSRF header."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import TypeVar
+
+from flask import g, request
+from flask_babel import gettext
+from flask_login import current_user
+from flask_wtf.csrf import ValidationError as CSRFValidationError
+from flask_wtf.csrf import validate_csrf
+
+from ..extensions import db
+from ..models import User
+from ..services.users import user_for_token
+from .errors import json_error
+
+F = TypeVar("F", bound=Callable)
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def resolve_user():
+    """Set g.api_user or return an error response."""
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        user = user_for_token(db.session, header[7:].strip())
+        if user is None:
+            return json_error(401, "unauthorized", gettext("The API token is not valid."))
+        db.session.commit()  # last_used_at
+        g.api_user = user
+        return None
+    if current_user.is_authenticated:
+        if request.method not in SAFE_METHODS:
+            try:
+                validate_csrf(request.headers.get("X-CSRFToken", ""))
+            except CSRFValidationError:
+                return json_error(400, "csrf_failed",
+                                  gettext("The page expired. Reload it and try again."))
+        g.api_user = current_user._get_current_object()
+        return None
+    return json_error(401, "unauthorized",
+                      gettext("Send an API token: Authorization: Bearer <token>."))
+
+
+def api_user() -> User:
+    return g.api_user
+
+
+def api_role(role: str) -> Callable[[F], F]:
+    """Like security.requires_role, for the JSON API (401/403 as JSON)."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            failure = resolve_user()
+            if failure is not None:
+                return failure
+            if not g.api_user.has_role(role):
+                return json_error(403, "forbidden", gettext("Your role does not allow this."))
+            return view(*args, **kwargs)
+
+        wrapper.required_role = role  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

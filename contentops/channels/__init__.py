@@ -1,0 +1,1 @@
+"""Channel adapters: one module per kind, discovered by the registry."""

@@ -1,0 +1,14 @@
+"""All models, imported here so Alembic and the app see the whole schema."""
+
+from .audit import AuditEvent
+from .content import PIECE_STATES, ContentPiece, PieceRevision, Tag, piece_tags
+from .feedback import FEEDBACK_KINDS, FeedbackEvent
+from .posts import METRICS, POST_STATES, Post, PublishAttempt
+from .taxonomy import Audience, Campaign, Channel, Style
+from .users import ROLES, ApiToken, User, role_rank
+
+__all__ = [
+    "AuditEvent", "ContentPiece", "PieceRevision", "Tag", "piece_tags", "PIECE_STATES",
+    "FeedbackEvent", "FEEDBACK_KINDS", "Post", "PublishAttempt", "POST_STATES", "METRICS",
+    "Audience", "Campaign", "Channel", "Style", "ApiToken", "User", "ROLES", "role_rank",
+]

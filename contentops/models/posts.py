@@ -1,0 +1,104 @@
+"""Posts (piece × channel × time) and their publish attempts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from ..timeutil import utcnow
+from .content import ContentPiece
+from .taxonomy import Channel
+from .types import UTCDateTime
+
+# Publishing states (DESIGN.md §3).
+POST_STATES: tuple[str, ...] = (
+    "unscheduled", "scheduled", "publishing", "published", "retrying", "failed",
+    "unknown", "awaiting_staff", "missed", "cancelled",
+)
+METRICS: tuple[str, ...] = ("reads", "likes", "comments", "shares", "clicks")
+
+
+class Post(db.Model):
+    __tablename__ = "posts"
+    __table_args__ = (
+        # Dispatcher: due scheduled/retrying posts.
+        Index("ix_posts_status_scheduled_at", "status", "scheduled_at"),
+        Index("ix_posts_status_next_attempt_at", "status", "next_attempt_at"),
+        # Calendar and post list by time, optionally per channel.
+        Index("ix_posts_scheduled_at", "scheduled_at"),
+        Index("ix_posts_channel_scheduled_at", "channel_id", "scheduled_at"),
+        Index("ix_posts_channel_external_id", "channel_id", "external_id"),
+        # Post list sorted by each metric.
+        Index("ix_posts_reads", "reads"),
+        Index("ix_posts_likes", "likes"),
+        Index("ix_posts_comments", "comments"),
+        Index("ix_posts_shares", "shares"),
+        Index("ix_posts_published_at", "published_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    piece_id: Mapped[int] = mapped_column(
+        ForeignKey("content_pieces.id", ondelete="CASCADE"), index=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="RESTRICT"))
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20), default="unscheduled")
+    # Optional per-channel variant of the piece's text.
+    title_override: Mapped[str | None] = mapped_column(String(200))
+    body_override: Mapped[str | None] = mapped_column(Text)
+    # Claim / lease (DESIGN.md §4).
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The piece version this post went out (or will go out) with.
+    published_version: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    external_url: Mapped[str | None] = mapped_column(String(1000))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Public page address for the web channel (/p/<slug>).
+    slug: Mapped[str | None] = mapped_column(String(100), unique=True)
+    # Denormalised metric totals so the post list never aggregates raw events.
+    reads: Mapped[int] = mapped_column(Integer, default=0)
+    likes: Mapped[int] = mapped_column(Integer, default=0)
+    comments: Mapped[int] = mapped_column(Integer, default=0)
+    shares: Mapped[int] = mapped_column(Integer, default=0)
+    clicks: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    piece: Mapped[ContentPiece] = relationship(back_populates="posts")
+    channel: Mapped[Channel] = relationship()
+
+    @property
+    def title(self) -> str:
+        return self.title_override or self.piece.title
+
+    @property
+    def body(self) -> str:
+        return self.body_override if self.body_override is not None else self.piece.body
+
+    @property
+    def engagement_rate(self) -> float | None:
+        if not self.reads:
+            return None
+        return (self.likes + self.comments + self.shares) / self.reads
+
+
+class PublishAttempt(db.Model):
+    """One try at publishing a post: when, how long, how it ended (invariant 3)."""
+
+    __tablename__ = "publish_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    # published | transient | permanent | lost | reconciled
+    outcome: Mapped[str] = mapped_column(String(20))
+    error: Mapped[str | None] = mapped_column(Text)
+    node: Mapped[str | None] = mapped_column(String(100))

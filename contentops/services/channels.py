@@ -1,0 +1,248 @@
+"""Creating and configuring channels: typed config per kind, secrets encrypted, write-only."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..channels import secrets as channel_secrets
+from ..channels.base import ChannelAdapter, ConfigField
+from ..channels.registry import adapter_class, kinds
+from ..errors import N_, ValidationError
+from ..models import Channel, User
+from ..timeutil import is_valid_timezone
+from . import audit
+
+COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+# Channel columns settable through forms and the API, with their integer bounds.
+INT_SETTINGS = {
+    "daily_quota": (1, 10_000),
+    "per_minute_limit": (1, 10_000),
+    "grace_minutes": (0, 7 * 24 * 60),
+    "max_retries": (0, 50),
+    "conflict_window_minutes": (0, 7 * 24 * 60),
+}
+
+
+def _coerce(spec: ConfigField, raw: Any) -> tuple[Any, str | None]:
+    """Coerce one raw value (form string or JSON value) to the field's type."""
+    if spec.type == "bool":
+        if isinstance(raw, bool):
+            return raw, None
+        return str(raw).strip().lower() in {"1", "true", "yes", "on", "y"}, None
+    if spec.type == "int":
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            return None, N_("Enter a whole number.")
+        if isinstance(raw, bool):
+            return None, N_("Enter a whole number.")
+        if spec.min_value is not None and value < spec.min_value:
+            return None, N_("The value is too small.")
+        if spec.max_value is not None and value > spec.max_value:
+            return None, N_("The value is too large.")
+        return value, None
+    if spec.type == "emails":
+        items = raw if isinstance(raw, list) else re.split(r"[\s,;]+", str(raw or ""))
+        out = []
+        for item in items:
+            if not isinstance(item, str):
+                return None, N_("Enter e-mail addresses separated by commas.")
+            item = item.strip()
+            if not item:
+                continue
+            try:
+                out.append(validate_email(item, check_deliverability=False).normalized)
+            except EmailNotValidError:
+                return None, N_("Enter e-mail addresses separated by commas.")
+        return out, None
+    if not isinstance(raw, str | int | float) or isinstance(raw, bool):
+        return None, N_("Enter text.")
+    value = str(raw).strip()
+    if len(value) > 2000:
+        return None, N_("Use at most 2000 characters.")
+    if spec.type == "url" and value and not URL.match(value):
+        return None, N_("Enter a full URL starting with http:// or https://.")
+    if spec.type == "email" and value:
+        try:
+            value = validate_email(value, check_deliverability=False).normalized
+        except EmailNotValidError:
+            return None, N_("Enter a valid e-mail address.")
+    if spec.type == "choice" and value and value not in spec.choices:
+        return None, N_("Choose one of the options.")
+    return value, None
+
+
+def validate_config(kind: str, raw: Any, existing_secrets: dict[str, Any] | None = None
+                    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, list[str]]]:
+    """Split raw config into (plain, secrets, errors). Empty secret input keeps the old one."""
+    existing_secrets = existing_secrets or {}
+    errors: dict[str, list[str]] = {}
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        return {}, {}, {"config": [N_("The configuration must be an object.")]}
+    cls = adapter_class(kind)
+    known = {f.name for f in cls.config_fields}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        errors["config"] = [N_("Unknown settings for this kind of channel.")]
+    plain: dict[str, Any] = {}
+    secret: dict[str, Any] = {}
+    for spec in cls.config_fields:
+        present = spec.name in raw and raw[spec.name] not in (None, "")
+        if spec.secret and not present and spec.name in existing_secrets:
+            secret[spec.name] = existing_secrets[spec.name]
+            continue
+        if not present:
+            if spec.required:
+                errors[f"config.{spec.name}"] = [N_("This field is required.")]
+            elif spec.default is not None:
+                plain[spec.name] = spec.default
+            continue
+        value, error = _coerce(spec, raw[spec.name])
+        if error:
+            errors[f"config.{spec.name}"] = [error]
+        elif spec.secret:
+            secret[spec.name] = value
+        else:
+            plain[spec.name] = value
+    return plain, secret, errors
+
+
+def _validate_settings(session: Session, data: dict[str, Any], channel: Channel | None
+                       ) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    errors: dict[str, list[str]] = {}
+    out: dict[str, Any] = {}
+    if channel is None or "name" in data:
+        name = data.get("name")
+        if not isinstance(name, str) or not name.strip():
+            errors["name"] = [N_("This field is required.")]
+        elif len(name.strip()) > 100:
+            errors["name"] = [N_("Use at most 100 characters.")]
+        else:
+            clash = session.scalar(select(Channel.id).where(
+                func.lower(Channel.name) == name.strip().lower()))
+            if clash is not None and (channel is None or clash != channel.id):
+                errors["name"] = [N_("This name is already used.")]
+            out["name"] = name.strip()
+    if channel is None:
+        kind = data.get("kind")
+        if kind not in kinds():
+            errors["kind"] = [N_("Choose one of the channel kinds.")]
+        else:
+            out["kind"] = kind
+    elif "kind" in data and data["kind"] != channel.kind:
+        errors["kind"] = [N_("The kind of an existing channel cannot change.")]
+    if data.get("color") not in (None, ""):
+        if not isinstance(data["color"], str) or not COLOR.match(data["color"]):
+            errors["color"] = [N_("Use a colour like #1a73e8.")]
+        else:
+            out["color"] = data["color"].lower()
+    if "timezone" in data:
+        tz = data.get("timezone")
+        if tz in (None, ""):
+            out["timezone"] = None
+        elif not isinstance(tz, str) or not is_valid_timezone(tz):
+            errors["timezone"] = [N_("Choose a time zone from the list.")]
+        else:
+            out["timezone"] = tz
+    for name, (low, high) in INT_SETTINGS.items():
+        if name not in data:
+            continue
+        raw = data[name]
+        if raw in (None, "") and name in ("daily_quota", "per_minute_limit"):
+            out[name] = None
+            continue
+        try:
+            if isinstance(raw, bool):
+                raise ValueError
+            value = int(raw)
+        except (TypeError, ValueError):
+            errors[name] = [N_("Enter a whole number.")]
+            continue
+        if not low <= value <= high:
+            errors[name] = [N_("The value is out of range.")]
+            continue
+        out[name] = value
+    for name in ("requires_two_approvals", "active"):
+        if name in data:
+            if not isinstance(data[name], bool):
+                errors[name] = [N_("Use true or false.")]
+            else:
+                out[name] = data[name]
+    return out, errors
+
+
+def create_channel(session: Session, data: dict[str, Any], *, secret_key: str,
+                   actor: User | None = None) -> Channel:
+    settings, errors = _validate_settings(session, data, None)
+    plain: dict[str, Any] = {}
+    secret: dict[str, Any] = {}
+    if "kind" in settings:
+        plain, secret, config_errors = validate_config(settings["kind"], data.get("config"))
+        errors.update(config_errors)
+    if errors:
+        raise ValidationError(errors)
+    channel = Channel(**settings, config=plain,
+                      secrets=channel_secrets.encrypt(secret, secret_key) if secret else None)
+    session.add(channel)
+    session.flush()
+    audit.record(session, "channel.created", "channel", channel.id, actor=actor,
+                 data={"kind": channel.kind, "name": channel.name})
+    return channel
+
+
+def update_channel(session: Session, channel: Channel, data: dict[str, Any], *,
+                   secret_key: str, actor: User | None = None) -> Channel:
+    settings, errors = _validate_settings(session, data, channel)
+    plain, secret = channel.config, None
+    if "config" in data:
+        old_secrets = channel_secrets.decrypt(channel.secrets, secret_key)
+        plain, secret, config_errors = validate_config(channel.kind, data["config"],
+                                                       old_secrets)
+        errors.update(config_errors)
+    if errors:
+        raise ValidationError(errors)
+    for key, value in settings.items():
+        setattr(channel, key, value)
+    if "config" in data:
+        channel.config = plain
+        channel.secrets = channel_secrets.encrypt(secret, secret_key) if secret else None
+    audit.record(session, "channel.updated", "channel", channel.id, actor=actor,
+                 data={"fields": sorted(set(settings) | ({"config"} & set(data)))})
+    return channel
+
+
+def full_config(channel: Channel, secret_key: str) -> dict[str, Any]:
+    """Plain and decrypted secret settings together, for the adapter only."""
+    return {**(channel.config or {}), **channel_secrets.decrypt(channel.secrets, secret_key)}
+
+
+def secret_fields_set(channel: Channel, secret_key: str) -> list[str]:
+    """Names of secret fields that have a value (to show "set" without showing it)."""
+    return sorted(channel_secrets.decrypt(channel.secrets, secret_key))
+
+
+def build_adapter(channel: Channel, secret_key: str, http: Any = None) -> ChannelAdapter:
+    cls = adapter_class(channel.kind)
+    return cls(full_config(channel, secret_key), http=http, channel_id=channel.id,
+               channel_name=channel.name)
+
+
+def channel_dict(channel: Channel) -> dict[str, Any]:
+    """The API's view of a channel: never any secret."""
+    return {
+        "id": channel.id, "name": channel.name, "kind": channel.kind, "color": channel.color,
+        "timezone": channel.timezone, "config": dict(channel.config or {}),
+        "active": channel.active, "daily_quota": channel.daily_quota,
+        "per_minute_limit": channel.per_minute_limit, "grace_minutes": channel.grace_minutes,
+        "max_retries": channel.max_retries,
+        "conflict_window_minutes": channel.conflict_window_minutes,
+        "requires_two_approvals": channel.requires_two_approvals,
+    }

@@ -1,0 +1,17 @@
+"""Calendar pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+from flask_babel import gettext
+
+from ..security import requires_role
+
+bp = Blueprint("calendar", __name__, url_prefix="/calendar")
+
+
+@bp.get("/")
+@requires_role("viewer")
+def index():
+    # Placeholder until this area is built.
+    return render_template("placeholder.html", title=gettext("Calendar"))

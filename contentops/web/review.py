@@ -1,0 +1,17 @@
+"""Review queue pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+from flask_babel import gettext
+
+from ..security import requires_role
+
+bp = Blueprint("review", __name__, url_prefix="/review")
+
+
+@bp.get("/")
+@requires_role("approver")
+def index():
+    # Placeholder until this area is built.
+    return render_template("placeholder.html", title=gettext("Review queue"))
