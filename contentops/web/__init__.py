@@ -30,6 +30,7 @@ def register_web(app: Flask) -> None:
         analytics,
         auth,
         calendar,
+        channels,
         pieces,
         posts,
         public,
@@ -39,8 +40,8 @@ def register_web(app: Flask) -> None:
         users,
     )
 
-    for module in (auth, pieces, review, calendar, posts, analytics, settings, users,
-                   publishing, public):
+    for module in (auth, pieces, review, calendar, posts, analytics, settings, channels,
+                   users, publishing, public):
         app.register_blueprint(module.bp)
 
     login_manager.login_view = "auth.login"
