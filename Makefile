@@ -4,18 +4,20 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
+PO     := contentops/translations/zh/LC_MESSAGES/messages.po
+MO     := $(PO:.po=.mo)
 
 .PHONY: run test setup lint bench i18n migration clean
 
-run: .make-runtime .make-assets
+run: .make-runtime .make-assets $(MO)
 	$(PY) -m contentops init
 	$(PY) -m contentops demo --if-empty
 	$(PY) -m contentops serve --host $(HOST) --port $(PORT)
 
-test: .make-test .make-assets
+test: .make-test .make-assets $(MO)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-setup: .make-test .make-assets
+setup: .make-test .make-assets $(MO)
 
 lint: .make-test
 	$(VENV)/bin/ruff check .
@@ -41,6 +43,10 @@ node_modules/.package-lock.json: package.json package-lock.json
 .make-assets: node_modules/.package-lock.json scripts/vendor_assets.py
 	$(PY) scripts/vendor_assets.py
 	touch $@
+
+# The compiled catalog is built, not committed (binary files do not merge).
+$(MO): $(PO) | .make-runtime
+	$(PY) -m babel.messages.frontend compile -d contentops/translations -l zh
 
 # Re-extract messages, merge them into the zh catalog and compile it.
 i18n: .make-test

@@ -40,4 +40,16 @@ def json_body() -> dict:
     return data
 
 
-from . import health  # noqa: E402,F401 - registers routes
+def _import_route_modules() -> None:
+    """Every module in this package registers its routes on api_bp when imported.
+
+    Discovery keeps feature modules independent: adding one needs no edit here.
+    """
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+_import_route_modules()

@@ -12,3 +12,16 @@ __all__ = [
     "FeedbackEvent", "FEEDBACK_KINDS", "Post", "PublishAttempt", "POST_STATES", "METRICS",
     "Audience", "Campaign", "Channel", "Style", "ApiToken", "User", "ROLES", "role_rank",
 ]
+
+
+def _import_all_model_modules() -> None:
+    """Import every module here so Alembic and the mapper see each table, even ones a
+    feature adds without touching this file."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+_import_all_model_modules()
