@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 23:16:11.254755
+Create Date: 2026-11-23 23:20:42.192294
 
 """
 from alembic import op
