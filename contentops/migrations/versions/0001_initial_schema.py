@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 23:20:42.192294
+Create Date: 2026-11-23 23:22:39.835690
 
 """
 from alembic import op
