@@ -87,6 +87,16 @@ class StaleVersion(DomainError):
         self.changed = changed
 
 
+class InvalidTransition(DomainError):
+    code = "invalid_transition"
+
+    def __init__(self, action: str, state: str) -> None:
+        super().__init__(N_("“%(action)s” is not possible while the piece is %(state)s."),
+                         {"action": action, "state": state})
+        self.action = action
+        self.state = state
+
+
 class ComplianceBlocked(ValidationError):
     code = "compliance_failed"
 
@@ -108,9 +118,7 @@ def state_label(state: str) -> str:
 def _next_state(piece: ContentPiece, action: str) -> str:
     target = TRANSITIONS.get((piece.status, action))
     if target is None:
-        raise DomainError(N_("“%(action)s” is not possible while the piece is %(state)s."),
-                          {"action": action.replace("_", " "), "state": piece.status.replace(
-                              "_", " ")}, code="invalid_transition")
+        raise InvalidTransition(action, piece.status)
     return target
 
 
