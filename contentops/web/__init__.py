@@ -31,6 +31,7 @@ def register_web(app: Flask) -> None:
         auth,
         calendar,
         channels,
+        feedback,
         pieces,
         posts,
         public,
@@ -41,7 +42,7 @@ def register_web(app: Flask) -> None:
     )
 
     for module in (auth, pieces, review, calendar, posts, analytics, settings, channels,
-                   users, publishing, public):
+                   users, publishing, public, feedback):
         app.register_blueprint(module.bp)
 
     login_manager.login_view = "auth.login"

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 19:36:47.392062
+Create Date: 2026-11-23 23:22:39.835690
 
 """
 from alembic import op
@@ -150,6 +150,15 @@ def upgrade():
         batch_op.create_index('ix_content_pieces_status_updated', ['status', 'updated_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_content_pieces_style_id'), ['style_id'], unique=False)
 
+    op.create_table('feedback_hook_keys',
+    sa.Column('channel_id', sa.Integer(), nullable=False),
+    sa.Column('key_encrypted', sa.Text(), nullable=False),
+    sa.Column('prefix', sa.String(length=12), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['channel_id'], ['channels.id'], name=op.f('fk_feedback_hook_keys_channel_id_channels'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('channel_id', name=op.f('pk_feedback_hook_keys'))
+    )
     op.create_table('piece_revisions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('piece_id', sa.Integer(), nullable=False),
@@ -228,12 +237,29 @@ def upgrade():
     sa.Column('author', sa.String(length=200), nullable=True),
     sa.Column('occurred_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('source', sa.String(length=10), nullable=False),
     sa.ForeignKeyConstraint(['post_id'], ['posts.id'], name=op.f('fk_feedback_events_post_id_posts'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_feedback_events')),
     sa.UniqueConstraint('event_id', name=op.f('uq_feedback_events_event_id'))
     )
     with op.batch_alter_table('feedback_events', schema=None) as batch_op:
         batch_op.create_index('ix_feedback_events_post_occurred', ['post_id', 'occurred_at'], unique=False)
+
+    op.create_table('metric_buckets',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('post_id', sa.Integer(), nullable=False),
+    sa.Column('hour', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('reads', sa.Integer(), nullable=False),
+    sa.Column('likes', sa.Integer(), nullable=False),
+    sa.Column('comments', sa.Integer(), nullable=False),
+    sa.Column('shares', sa.Integer(), nullable=False),
+    sa.Column('clicks', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['post_id'], ['posts.id'], name=op.f('fk_metric_buckets_post_id_posts'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_metric_buckets')),
+    sa.UniqueConstraint('post_id', 'hour', name=op.f('uq_metric_buckets_post_id'))
+    )
+    with op.batch_alter_table('metric_buckets', schema=None) as batch_op:
+        batch_op.create_index('ix_metric_buckets_hour', ['hour'], unique=False)
 
     op.create_table('publish_attempts',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -249,15 +275,54 @@ def upgrade():
     with op.batch_alter_table('publish_attempts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_publish_attempts_post_id'), ['post_id'], unique=False)
 
+    op.create_table('web_comments',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('post_id', sa.Integer(), nullable=False),
+    sa.Column('author', sa.String(length=80), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('visitor', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('moderated_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('moderated_by_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['moderated_by_id'], ['users.id'], name=op.f('fk_web_comments_moderated_by_id_users'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['post_id'], ['posts.id'], name=op.f('fk_web_comments_post_id_posts'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_web_comments'))
+    )
+    with op.batch_alter_table('web_comments', schema=None) as batch_op:
+        batch_op.create_index('ix_web_comments_post_status', ['post_id', 'status'], unique=False)
+        batch_op.create_index('ix_web_comments_status_created', ['status', 'created_at'], unique=False)
+        batch_op.create_index('ix_web_comments_visitor_created', ['visitor', 'created_at'], unique=False)
+
+    op.create_table('web_likes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('post_id', sa.Integer(), nullable=False),
+    sa.Column('visitor', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['post_id'], ['posts.id'], name=op.f('fk_web_likes_post_id_posts'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_web_likes')),
+    sa.UniqueConstraint('post_id', 'visitor', name=op.f('uq_web_likes_post_id'))
+    )
     # ### end Alembic commands ###
 
 
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table('web_likes')
+    with op.batch_alter_table('web_comments', schema=None) as batch_op:
+        batch_op.drop_index('ix_web_comments_visitor_created')
+        batch_op.drop_index('ix_web_comments_status_created')
+        batch_op.drop_index('ix_web_comments_post_status')
+
+    op.drop_table('web_comments')
     with op.batch_alter_table('publish_attempts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_publish_attempts_post_id'))
 
     op.drop_table('publish_attempts')
+    with op.batch_alter_table('metric_buckets', schema=None) as batch_op:
+        batch_op.drop_index('ix_metric_buckets_hour')
+
+    op.drop_table('metric_buckets')
     with op.batch_alter_table('feedback_events', schema=None) as batch_op:
         batch_op.drop_index('ix_feedback_events_post_occurred')
 
@@ -281,6 +346,7 @@ def downgrade():
 
     op.drop_table('piece_tags')
     op.drop_table('piece_revisions')
+    op.drop_table('feedback_hook_keys')
     with op.batch_alter_table('content_pieces', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_content_pieces_style_id'))
         batch_op.drop_index('ix_content_pieces_status_updated')
