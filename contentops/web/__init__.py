@@ -32,6 +32,7 @@ def register_web(app: Flask) -> None:
         calendar,
         channels,
         feedback,
+        notifications,
         pieces,
         posts,
         public,
@@ -42,7 +43,7 @@ def register_web(app: Flask) -> None:
     )
 
     for module in (auth, pieces, review, calendar, posts, analytics, settings, channels,
-                   users, publishing, public, feedback):
+                   users, publishing, public, feedback, notifications):
         app.register_blueprint(module.bp)
 
     login_manager.login_view = "auth.login"
