@@ -152,3 +152,22 @@ def test_best_time_api(client, db, data, make_user, login):
     r = client.get(f"/api/v1/analytics/best-time?channel_id={data['p1'].channel_id}")
     assert r.status_code == 200
     assert "suggestion" in r.get_json()
+
+
+def test_demo_history_adds_up_to_the_totals(db):
+    from sqlalchemy import func, select
+
+    from contentops.services import feedback_demo
+
+    post = make_post(db.session, published_at=utc(2026, 11, 20, 3), reads=1234, likes=57,
+                     comments=3, shares=11, clicks=40)
+    db.session.commit()
+    assert feedback_demo.load(db.session, now=NOW) == 1
+    assert feedback_demo.load(db.session, now=NOW) == 0  # safe to run again
+    db.session.commit()
+    sums = db.session.execute(select(*[func.sum(getattr(MetricBucket, m)) for m in
+                                       ("reads", "likes", "comments", "shares", "clicks")])
+                              .where(MetricBucket.post_id == post.id)).one()
+    assert tuple(sums) == (1234, 57, 3, 11, 40)
+    first = db.session.scalar(select(func.min(MetricBucket.hour)))
+    assert first == utc(2026, 11, 20, 3)
