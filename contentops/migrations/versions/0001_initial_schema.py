@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 23:34:29.089312
+Create Date: 2026-11-23 23:40:48.087844
 
 """
 from alembic import op
