@@ -307,6 +307,11 @@ def test_new_prefills_the_time_from_the_calendar_and_schedules_in_the_viewers_zo
     page = client.get("/pieces/new?date=2030-12-01&time=20:30")
     assert 'value="2030-12-01T20:30"' in page.text
     assert 'value="2030-12-01T09:00"' in client.get("/pieces/new?date=2030-12-01").text
+    # A calendar shown in Berlin time: 13:30 there is 20:30 in Shanghai.
+    berlin = client.get("/pieces/new?date=2030-12-01&time=13:30&tz=Europe/Berlin").text
+    assert 'value="2030-12-01T20:30"' in berlin
+    assert 'value="2030-12-01T13:30"' in client.get(
+        "/pieces/new?date=2030-12-01&time=13:30&tz=Not/AZone").text
     for bad in ("date=2030-13-01", "date=x&time=25:00", "date=2030-12-01%27%22%3E"):
         response = client.get(f"/pieces/new?{bad}")
         assert response.status_code == 200

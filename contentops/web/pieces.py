@@ -23,7 +23,7 @@ from ..models import PIECE_STATES, Audience, Campaign, Channel, ContentPiece, St
 from ..rendering import markdown_to_html
 from ..security import requires_role
 from ..services import content as content_service
-from ..timeutil import parse_local, to_zone, utcnow
+from ..timeutil import is_valid_timezone, parse_local, to_zone, utcnow
 
 bp = Blueprint("pieces", __name__, url_prefix="/pieces")
 
@@ -160,7 +160,9 @@ def _local_input(value: datetime | None) -> str:
 
 
 def _prefill_time() -> str:
-    """`?date=YYYY-MM-DD&time=HH:MM` from the calendar; anything malformed is ignored."""
+    """`?date=YYYY-MM-DD&time=HH:MM[&tz=Zone]` from the calendar; anything malformed is
+    ignored. A calendar shown in another zone than the viewer's gives its zone in `tz`; the
+    field is always in the viewer's zone, so the wall time is converted."""
     raw_date = request.args.get("date", "")
     raw_time = request.args.get("time", "")
     try:
@@ -171,7 +173,11 @@ def _prefill_time() -> str:
         at = datetime.strptime(raw_time, "%H:%M").time() if raw_time else DEFAULT_TIME
     except ValueError:
         at = DEFAULT_TIME
-    return datetime.combine(day, at).strftime("%Y-%m-%dT%H:%M")
+    wall = datetime.combine(day, at)
+    zone = request.args.get("tz", "")
+    if zone and zone != select_timezone() and is_valid_timezone(zone):
+        return _local_input(parse_local(wall.isoformat(), zone))
+    return wall.strftime("%Y-%m-%dT%H:%M")
 
 
 def _form_data(form: PieceForm, channels: list[Channel], *, creating: bool,
