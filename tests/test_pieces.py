@@ -476,3 +476,53 @@ def test_api_patch_and_roles(db, t, api):
 
 def test_api_without_a_token_is_401(app):
     assert app.test_client().get("/api/v1/pieces").status_code == 401
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+
+@pytest.mark.postgres
+def test_pieces_on_postgres(tmp_path, pg_url):
+    from contentops.extensions import db as _db
+    from contentops.models import User
+
+    from .conftest import make_app, password_hash
+
+    app = make_app(tmp_path, SQLALCHEMY_DATABASE_URI=pg_url)
+    with app.app_context():
+        _db.create_all()
+        try:
+            t = make_taxonomy(_db.session)
+            author = User(email="lin@example.com", name="Lin", role="editor",
+                          password_hash=password_hash(), notification_prefs={})
+            _db.session.add(author)
+            _db.session.commit()
+            first = content_service.create_piece(
+                _db.session, piece_data(t, title="100% 满减", tags=["Promo", "会员"],
+                                        scheduled_at="2030-01-01T20:00:00+08:00"),
+                author=author, now=NOW).piece
+            _db.session.commit()
+            second = content_service.create_piece(
+                _db.session, piece_data(t, title="Other", tags=["promo"]), author=author,
+                now=NOW).piece
+            _db.session.commit()
+            assert _db.session.scalar(select(func.count()).select_from(Tag)) == 2
+            assert {p.scheduled_at for p in first.posts} == {
+                datetime(2030, 1, 1, 12, 0, tzinfo=UTC)}
+            content_service.update_piece(_db.session, second, {"body": "v2"}, actor=author,
+                                         now=NOW)
+            _db.session.commit()
+            assert second.version == 2 and len(second.revisions) == 2
+
+            def ids(**kwargs):
+                items, total = content_service.list_pieces(
+                    _db.session, content_service.PieceFilters(**kwargs))
+                return sorted(p.id for p in items), total
+
+            assert ids(q="100%") == ([first.id], 1)
+            assert ids(q="%") == ([first.id], 1)
+            assert ids(tag="PROMO") == (sorted([first.id, second.id]), 2)
+            assert ids(channel_id=t.web.id, tag="会员") == ([first.id], 1)
+        finally:
+            _db.session.remove()
+            _db.drop_all()
+            _db.engine.dispose()

@@ -30,41 +30,11 @@ bp = Blueprint("pieces", __name__, url_prefix="/pieces")
 _HEX = re.compile(r"#[0-9a-fA-F]{6}")
 _HTTP_URL = re.compile(r"https?://[^\s\x00-\x1f]+", re.IGNORECASE)
 
-# Review states as shown to people (the API uses the keys).
-STATUS_LABELS = {
-    "draft": lazy_gettext("Draft"),
-    "in_review": lazy_gettext("In review"),
-    "changes_requested": lazy_gettext("Changes requested"),
-    "approved": lazy_gettext("Approved"),
-}
-STATUS_COLORS = {"draft": "secondary", "in_review": "info", "changes_requested": "warning",
-                 "approved": "success"}
-POST_STATUS_LABELS = {
-    "unscheduled": lazy_gettext("Unscheduled"),
-    "scheduled": lazy_gettext("Scheduled"),
-    "publishing": lazy_gettext("Publishing"),
-    "published": lazy_gettext("Published"),
-    "retrying": lazy_gettext("Retrying"),
-    "failed": lazy_gettext("Failed"),
-    "unknown": lazy_gettext("Unknown"),
-    "awaiting_staff": lazy_gettext("Awaiting staff"),
-    "missed": lazy_gettext("Missed"),
-    "cancelled": lazy_gettext("Cancelled"),
-}
 DEFAULT_TIME = time(9, 0)  # a calendar day clicked without an hour starts the morning
 
 
 def _required() -> DataRequired:
     return DataRequired(message=lazy_gettext("This field is required."))
-
-
-@bp.record_once
-def _status_helpers(state: Any) -> None:
-    # Jinja globals (not a context processor) so imported macros see them too; shared with
-    # every page that shows a piece's or a post's state (calendar, review, posts).
-    state.app.jinja_env.globals.update(
-        piece_status_labels=STATUS_LABELS, piece_status_colors=STATUS_COLORS,
-        post_status_labels=POST_STATUS_LABELS)
 
 
 @bp.app_template_filter("markdown")
