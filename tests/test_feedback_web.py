@@ -280,3 +280,30 @@ def test_post_list_shows_a_trend_line(client, db, make_user, login):
     assert 'class="co-sparkline"' in row and 'data-values="0,0,0,0,0,0,0,0,0,0,0,3,2,1"' in row
     quiet_row = html.split(f'data-post="{quiet.id}"')[1].split("</tr>")[0]
     assert "co-sparkline" not in quiet_row
+
+
+def test_piece_page_breakdown_comments_and_timeline(client, db, make_user, login):
+    from contentops.services import feedback as fb
+
+    web_post = make_post(db.session, title="Breakdown", slug="bd", reads=40, likes=4)
+    db.session.add(WebComment(post_id=web_post.id, author="访客", text="网页评论",
+                              status="approved", visitor="v", created_at=NOW))
+    db.session.commit()
+    fb.ingest(db.session, [{"event_id": "c1", "post_id": web_post.id, "kind": "comment",
+                            "text": "群里的回复", "author": "群友"}], now=NOW)
+    db.session.commit()
+    login(make_user("viewer"))
+    html = client.get(f"/pieces/{web_post.piece_id}").get_data(as_text=True)
+    assert 'data-table="piece-breakdown"' in html
+    # (4 likes + 1 comment) / 40 reads
+    assert f'data-post-id="{web_post.id}"' in html and "12.5%" in html
+    assert "网页评论" in html and "群里的回复" in html
+    assert 'id="piece-timeline"' in html
+
+
+def test_scheduling_form_offers_the_best_time_hint(client, db, make_user, login):
+    make_post(db.session)
+    db.session.commit()
+    login(make_user("editor"))
+    html = client.get("/pieces/new").get_data(as_text=True)
+    assert "data-best-time-hint" in html and "/api/v1/analytics/best-time" in html
