@@ -21,6 +21,7 @@ from flask import (
 )
 from flask_babel import gettext
 from flask_login import current_user
+from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from ..errors import DomainError, ValidationError
@@ -122,6 +123,24 @@ def piece_feedback(piece) -> dict:
         "received": feedback_service.received_comments(db.session, ids, limit=100),
         "web_comments": web_comments,
     }
+
+
+@bp.app_template_global("sparkline_svg")
+def sparkline_svg(values) -> Markup:
+    """A tiny inline SVG trend line (built in Python: the post list draws 50 per page)."""
+    values = list(values or [])
+    top = max(values, default=0)
+    if len(values) < 2 or top <= 0:
+        return Markup("")
+    step = 78 / (len(values) - 1)
+    points = " ".join(f"{i * step + 1:.1f},{19 - v / top * 18:.1f}"
+                      for i, v in enumerate(values))
+    label = escape(gettext("Trend over the last %(days)s days", days=len(values)))
+    return Markup(
+        f'<svg class="co-sparkline" width="80" height="20" viewBox="0 0 80 20" role="img" '
+        f'aria-label="{label}" data-values="{",".join(str(int(v)) for v in values)}">'
+        f'<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{points}"/>'
+        f"</svg>")
 
 
 @bp.app_template_global("metric_trends")
