@@ -198,6 +198,8 @@ def http_ingest(app, post_ids: list[int], n_events: int) -> float:
         r.raise_for_status()
         assert r.json()["accepted"] == len(batch), r.text[:300]
     elapsed = time.perf_counter() - start
+    session.close()
+    time.sleep(0.5)  # let waitress's worker finish its last response before closing
     server.close()
     return elapsed
 
