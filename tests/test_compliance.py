@@ -196,5 +196,5 @@ def test_checks_use_the_defaults_without_writing(db, ids):
 
     findings = compliance.check(db.session, Draft(title="最佳选择", body="", **ids))
     assert [f.params["term"] for f in findings if f.code == "ad_law_term"] == ["最佳"]
-    assert db.session.new == set()
+    assert not db.session.new
     assert db.session.scalars(select(ComplianceTerm)).all() == []
