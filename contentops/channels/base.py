@@ -150,6 +150,8 @@ class ChannelAdapter(ABC):
     label: ClassVar[str]  # msgid, e.g. N_("WeCom group robot")
     config_fields: ClassVar[tuple[ConfigField, ...]] = ()
     capabilities: ClassVar[Capabilities] = Capabilities()
+    # Sends to people on recipient lists (per channel / per audience) rather than a group.
+    uses_recipients: ClassVar[bool] = False
 
     def __init__(self, config: Mapping[str, Any], *, http: Any = None,
                  channel_id: int | None = None, channel_name: str = "",

@@ -37,11 +37,12 @@ def register_web(app: Flask) -> None:
         publishing,
         review,
         settings,
+        tracking,
         users,
     )
 
     for module in (auth, pieces, review, calendar, posts, analytics, settings, channels,
-                   users, publishing, public):
+                   users, publishing, public, tracking):
         app.register_blueprint(module.bp)
 
     login_manager.login_view = "auth.login"

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 23:16:11.254755
+Create Date: 2026-11-23 23:23:12.340617
 
 """
 from alembic import op
@@ -159,6 +159,29 @@ def upgrade():
     sa.ForeignKeyConstraint(['channel_id'], ['channels.id'], name=op.f('fk_feedback_hook_keys_channel_id_channels'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('channel_id', name=op.f('pk_feedback_hook_keys'))
     )
+    op.create_table('recipients',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('email', sa.String(length=254), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('channel_id', sa.Integer(), nullable=True),
+    sa.Column('audience_id', sa.Integer(), nullable=True),
+    sa.Column('token', sa.String(length=64), nullable=False),
+    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.Column('unsubscribed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('(channel_id IS NULL) <> (audience_id IS NULL)', name=op.f('ck_recipients_one_list')),
+    sa.ForeignKeyConstraint(['audience_id'], ['audiences.id'], name=op.f('fk_recipients_audience_id_audiences'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['channel_id'], ['channels.id'], name=op.f('fk_recipients_channel_id_channels'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_recipients')),
+    sa.UniqueConstraint('audience_id', 'email', name=op.f('uq_recipients_audience_id')),
+    sa.UniqueConstraint('channel_id', 'email', name=op.f('uq_recipients_channel_id')),
+    sa.UniqueConstraint('token', name=op.f('uq_recipients_token'))
+    )
+    with op.batch_alter_table('recipients', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_recipients_audience_id'), ['audience_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_recipients_channel_id'), ['channel_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_recipients_email'), ['email'], unique=False)
+
     op.create_table('piece_revisions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('piece_id', sa.Integer(), nullable=False),
@@ -346,6 +369,12 @@ def downgrade():
 
     op.drop_table('piece_tags')
     op.drop_table('piece_revisions')
+    with op.batch_alter_table('recipients', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_recipients_email'))
+        batch_op.drop_index(batch_op.f('ix_recipients_channel_id'))
+        batch_op.drop_index(batch_op.f('ix_recipients_audience_id'))
+
+    op.drop_table('recipients')
     op.drop_table('feedback_hook_keys')
     with op.batch_alter_table('content_pieces', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_content_pieces_style_id'))
