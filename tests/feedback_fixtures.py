@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from contentops.models import Audience, Campaign, Channel, ContentPiece, Post, Style, User
-from contentops.security import hash_password
 
 
 def author(session) -> User:
     user = session.query(User).filter_by(email="fb-author@example.com").first()
     if user is None:
         user = User(email="fb-author@example.com", name="Author", role="editor",
-                    password_hash=hash_password("x" * 12), notification_prefs={})
+                    password_hash="!", notification_prefs={})
         session.add(user)
         session.flush()
     return user

@@ -168,10 +168,10 @@ def test_two_threads_same_post_exact_totals_postgres(tmp_path, pg_url):
         _db.session.commit()
         engine = create_engine(pg_url)
         try:
-            _concurrent_ingest(engine, post.id, threads=4)
+            _concurrent_ingest(engine, post.id)
         finally:
             engine.dispose()
-        assert totals(_db.session, post.id)["reads"] == 4 * 10 * 100 * 2
+        assert totals(_db.session, post.id)["reads"] == 2 * 10 * 100 * 2
         assert totals(_db.session, post.id)["likes"] == 10
         _db.session.remove()
         _db.engine.dispose()

@@ -31,6 +31,8 @@ def register_web(app: Flask) -> None:
         auth,
         calendar,
         channels,
+        feedback,
+        notifications,
         pieces,
         posts,
         public,
@@ -42,7 +44,7 @@ def register_web(app: Flask) -> None:
     )
 
     for module in (auth, pieces, review, calendar, posts, analytics, settings, channels,
-                   users, publishing, public, tracking):
+                   users, publishing, public, feedback, notifications, tracking):
         app.register_blueprint(module.bp)
 
     login_manager.login_view = "auth.login"
