@@ -190,3 +190,62 @@ def test_editors_cannot_reach_channel_settings(client, make_user, login):
     login(make_user("editor"))
     assert client.get("/settings/channels/").status_code == 403
     assert client.get("/settings/channels/new/email").status_code == 403
+
+
+def test_channels_api_never_returns_secrets(client, db, make_user, caplog):
+    from contentops.services import users as user_service
+
+    caplog.set_level(logging.DEBUG)
+    tokens = {}
+    for role in ("admin", "viewer"):
+        _t, plain = user_service.create_token(db.session, make_user(role), "t")
+        tokens[role] = {"Authorization": f"Bearer {plain}"}
+    db.session.commit()
+    secret_url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=top-secret-key-42"
+    created = client.post("/api/v1/channels", headers=tokens["admin"], json={
+        "name": "企微客户群", "kind": "wecom_robot",
+        "config": {"webhook_url": secret_url, "msgtype": "news"}})
+    assert created.status_code == 201, created.get_json()
+    body = created.get_json()
+    assert body["kind"] == "wecom_robot" and body["config"]["msgtype"] == "news"
+    listed = client.get("/api/v1/channels", headers=tokens["viewer"])
+    shown = client.get(f"/api/v1/channels/{body['id']}", headers=tokens["viewer"])
+    patched = client.patch(f"/api/v1/channels/{body['id']}", headers=tokens["admin"],
+                           json={"config": {"msgtype": "text"}})
+    assert patched.status_code == 200 and patched.get_json()["config"]["msgtype"] == "text"
+    # The secret survived the PATCH that did not repeat it.
+    channel = db.session.get(Channel, body["id"])
+    assert channel_service.full_config(channel, "test-secret-key")["webhook_url"] == secret_url
+    for response in (created, listed, shown, patched):
+        assert "top-secret-key-42" not in response.get_data(as_text=True)
+    assert "top-secret-key-42" not in caplog.text
+    bad = client.post("/api/v1/channels", headers=tokens["admin"], json={
+        "name": "x", "kind": "dingtalk_robot", "config": {"webhook_url": "ftp://nope"}})
+    assert bad.status_code == 422
+    fields = bad.get_json()["error"]["fields"]
+    assert set(fields) >= {"config.webhook_url", "config.secret"}
+    assert client.post("/api/v1/channels", headers=tokens["viewer"],
+                       json={"name": "v", "kind": "web", "config": {}}).status_code == 403
+    assert client.get("/api/v1/channels/999999", headers=tokens["viewer"]).status_code == 404
+
+
+def test_secrets_from_another_secret_key_are_asked_for_again(admin_client, db):
+    from contentops.channels.base import OutgoingPost, PermanentError
+
+    channel = channel_service.create_channel(db.session, {
+        "name": "旧钥匙", "kind": "feishu_bot",
+        "config": {"webhook_url": "http://127.0.0.1:1/open-apis/bot/v2/hook/x",
+                   "secret": "s"}}, secret_key="an-old-secret-key")
+    db.session.commit()
+    page = admin_client.get(f"/settings/channels/{channel.id}/edit")
+    assert page.status_code == 200
+    assert "Saved — leave empty to keep it" not in page.get_data(as_text=True)
+    response = admin_client.post(f"/settings/channels/{channel.id}/edit",
+                                 data={"name": "旧钥匙", "config.msgtype": "post"})
+    assert response.status_code == 422
+    assert 'data-field-error="config.secret"' in response.get_data(as_text=True)
+    adapter = channel_service.build_adapter(channel, "test-secret-key")
+    with pytest.raises(PermanentError) as info:
+        adapter.publish(OutgoingPost(post_id=1, piece_id=1, version=1, title="t",
+                                     body_markdown="b"), "k")
+    assert "settings are incomplete" in str(info.value)

@@ -181,7 +181,7 @@ class EmailAdapter(ChannelAdapter):
     # --- SMTP -----------------------------------------------------------------------------
 
     def _open(self) -> smtplib.SMTP:
-        host = str(self.config["host"])
+        host = str(self.setting("host"))
         security = self.config.get("security") or "starttls"
         port = int(self.config.get("port") or (465 if security == "ssl" else 587))
         timeout = float(self.config.get("timeout_s") or 20)

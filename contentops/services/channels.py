@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -18,6 +19,7 @@ from ..models import Channel, ContentPiece, Post, User
 from ..timeutil import is_valid_timezone
 from . import audit
 
+log = logging.getLogger(__name__)
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 # Channel columns settable through forms and the API, with their integer bounds.
@@ -204,7 +206,7 @@ def update_channel(session: Session, channel: Channel, data: dict[str, Any], *,
     settings, errors = _validate_settings(session, data, channel)
     plain, secret = channel.config, None
     if "config" in data:
-        old_secrets = channel_secrets.decrypt(channel.secrets, secret_key)
+        old_secrets = readable_secrets(channel, secret_key)
         plain, secret, config_errors = validate_config(channel.kind, data["config"],
                                                        old_secrets)
         errors.update(config_errors)
@@ -220,14 +222,25 @@ def update_channel(session: Session, channel: Channel, data: dict[str, Any], *,
     return channel
 
 
+def readable_secrets(channel: Channel, secret_key: str) -> dict[str, Any]:
+    """The channel's decrypted secrets; {} when they were encrypted with another secret key
+    (the key changed): the settings page then asks for them again instead of failing."""
+    try:
+        return channel_secrets.decrypt(channel.secrets, secret_key)
+    except ValueError:
+        log.warning("channel %s: stored secrets cannot be decrypted with this secret key",
+                    channel.id)
+        return {}
+
+
 def full_config(channel: Channel, secret_key: str) -> dict[str, Any]:
     """Plain and decrypted secret settings together, for the adapter only."""
-    return {**(channel.config or {}), **channel_secrets.decrypt(channel.secrets, secret_key)}
+    return {**(channel.config or {}), **readable_secrets(channel, secret_key)}
 
 
 def secret_fields_set(channel: Channel, secret_key: str) -> list[str]:
     """Names of secret fields that have a value (to show "set" without showing it)."""
-    return sorted(channel_secrets.decrypt(channel.secrets, secret_key))
+    return sorted(readable_secrets(channel, secret_key))
 
 
 def build_adapter(channel: Channel, secret_key: str, http: Any = None) -> ChannelAdapter:
