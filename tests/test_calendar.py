@@ -503,3 +503,48 @@ def test_ical_text_is_escaped_and_folded_per_rfc_5545(app, client, login, editor
     (event,) = Calendar.from_ical(body).walk("VEVENT")
     assert str(event["SUMMARY"]) == f"[公众号, 主号; 服务号] {title}"
     assert "公众号, 主号; 服务号" in str(event["DESCRIPTION"])
+
+
+@pytest.mark.postgres
+def test_feed_quota_and_ical_on_postgresql(tmp_path, pg_url):
+    from contentops.extensions import db as _db
+    from contentops.models import User
+    from contentops.services import quotas
+    from contentops.services.scheduling import schedule_post
+    from tests.conftest import make_app
+
+    app = make_app(tmp_path, SQLALCHEMY_DATABASE_URI=pg_url)
+    with app.app_context():
+        _db.create_all()
+        s = _db.session
+        author = User(email="pg@example.com", name="PG", password_hash="x", role="editor",
+                      notification_prefs={})
+        s.add(author)
+        s.flush()
+        plan = Planner(s, author)
+        mp = plan.channel("公众号", daily_quota=1, conflict_window_minutes=120)
+        aud = plan.audience()
+        a = plan.post(mp, datetime(2027, 3, 13, 14, 0, tzinfo=UTC), audience=aud)
+        b = plan.post(mp, datetime(2027, 3, 15, 13, 0, tzinfo=UTC), audience=aud)
+        plan.commit()
+        start, end = cal.month_range(date(2027, 3, 1), "America/New_York")
+        events = cal.feed_events(s, start, end, tz="America/New_York", filters=cal.Filters(),
+                                 now=NOW, can_move=True)
+        assert [e["start"] for e in events] == ["2027-03-13T09:00:00-05:00",
+                                                "2027-03-15T09:00:00-04:00"]
+        with pytest.raises(cal.ValidationError):
+            schedule_post(s, a, datetime(2027, 3, 15, 20, 0, tzinfo=UTC), actor=author,
+                          now=NOW, tz="America/New_York")
+        s.rollback()
+        warnings = schedule_post(s, a, datetime(2027, 3, 16, 12, 0, tzinfo=UTC), actor=author,
+                                 now=NOW, tz="America/New_York")
+        assert warnings == []
+        s.commit()
+        usage = quotas.quota_usage(s, start, end, tz="America/New_York")
+        assert [str(u.day) for u in usage] == ["2027-03-15", "2027-03-16"]
+        body = cal.ical_feed(s, start, end, filters=cal.Filters(), base_url="http://x", now=NOW,
+                             calendar_name="c")
+        assert len(Calendar.from_ical(body).walk("VEVENT")) == 2
+        assert b.id
+        s.remove()
+        _db.engine.dispose()
