@@ -172,3 +172,20 @@ def test_warnings_do_not_block_submission(db, make_user):
     findings = review.submit(db.session, piece, editor, NOW)
     assert piece.status == "in_review"
     assert [f.code for f in findings] == ["insecure_link"]
+
+
+def test_robot_channel_limits_come_from_the_adapter(db, ids):
+    robot = channel("门店群机器人", kind="wecom_robot")
+    robot.config = {"msgtype": "text"}
+    web = channel("官网", kind="web")
+    long_body = "会员专享福利。" * 120  # 840 Chinese characters ≈ 2520 bytes > 2048
+    alone = compliance.check(db.session, Draft(title="周末活动", body=long_body,
+                                               channels=[robot], **ids))
+    too_long = [f for f in alone if f.params.get("channel") == "门店群机器人"]
+    assert [(f.code, f.severity) for f in too_long] == [("text_too_long", "error")]
+    assert too_long[0].params["limit"] == 2048 and too_long[0].params["size"] > 2048
+    # With the piece also on the web channel the robot shortens it and links the full text.
+    both = compliance.check(db.session, Draft(title="周末活动", body=long_body,
+                                              channels=[robot, web], **ids))
+    assert [(f.code, f.severity) for f in both if f.params.get("channel")] == [
+        ("text_too_long_shortened", "warning")]

@@ -253,3 +253,36 @@ def test_signed_hook(client, db, app):
     assert client.post(f"/api/v1/feedback/hooks/{other.channel_id}", data=raw, headers={
         "X-ContentOps-Signature": fb.sign(raw, key)}).status_code == 401
     assert channel(db.session).id == post.channel_id
+
+
+@pytest.mark.postgres
+def test_postgres_paths(tmp_path, pg_url):
+    app = make_app(tmp_path, SQLALCHEMY_DATABASE_URI=pg_url)
+    with app.app_context():
+        _db.create_all()
+        s = _db.session
+        post = make_post(s, external_id="e-1")
+        s.commit()
+        batch = [{"event_id": "a", "post_id": post.id, "kind": "read", "count": 3,
+                  "occurred_at": "2026-11-23T08:00:00+08:00"},
+                 {"event_id": "b", "channel_id": post.channel_id, "external_id": "e-1",
+                  "kind": "comment", "text": "赞", "author": None},
+                 {"event_id": "c", "post_id": 424242, "kind": "read"}]
+        dry = fb.ingest(s, batch, now=NOW, dry_run=True)
+        assert (dry.accepted, [r.index for r in dry.rejected]) == (2, [2])
+        s.rollback()
+        assert totals(s, post.id)["reads"] == 0
+        first = fb.ingest(s, batch, now=NOW)
+        s.commit()
+        again = fb.ingest(s, batch, now=NOW)
+        s.commit()
+        assert (first.accepted, again.accepted, again.duplicates) == (2, 0, 2)
+        assert totals(s, post.id)["reads"] == 3 and totals(s, post.id)["comments"] == 1
+        fb.apply_pulled_totals(s, {post.id: {"reads": 10, "comments": 0}}, now=NOW)
+        s.commit()
+        assert totals(s, post.id)["reads"] == 10 and totals(s, post.id)["comments"] == 1
+        hours = {(b.hour, b.reads) for b in s.scalars(select(MetricBucket))}
+        assert hours == {(datetime(2026, 11, 23, 0, tzinfo=UTC), 3),
+                         (datetime(2026, 11, 23, 12, tzinfo=UTC), 7)}
+        s.remove()
+        _db.engine.dispose()

@@ -282,3 +282,37 @@ def test_submit_notifies_approvers_and_approval_notifies_author(db, people):
     assert [n.user_id for n in approved] == [people["editor"].id]
     assert approved[0].params["title"] == piece.title
     assert approved[0].link == f"/review/pieces/{piece.id}"
+
+
+@pytest.mark.postgres
+def test_claimable_clause_and_queue_on_postgres(tmp_path, pg_url):
+    from contentops.extensions import db as _db
+    from contentops.models import User
+
+    from .conftest import make_app, password_hash
+
+    app = make_app(tmp_path, SQLALCHEMY_DATABASE_URI=pg_url)
+    with app.app_context():
+        _db.create_all()
+        people = {}
+        for role, name in (("editor", "Lin"), ("approver", "Wang"), ("approver", "Zhao")):
+            user = User(email=f"{name}@example.com", name=name, role=role,
+                        password_hash=password_hash(), notification_prefs={})
+            _db.session.add(user)
+            people[name] = user
+        _db.session.commit()
+        main, team = channel("公众号主号", two=True), channel("Team hook")
+        piece = make_piece(people["Lin"], channels=[main, team])
+        review.submit(_db.session, piece, people["Lin"], NOW)
+        review.approve(_db.session, piece, people["Wang"], NOW, version=1)
+        _db.session.commit()
+        by_channel = {p.channel_id: p.id for p in piece.posts}
+        assert claimable_ids() == {by_channel[team.id]}
+        assert [i.piece.id for i in review.review_queue(_db.session, NOW)] == [piece.id]
+        review.approve(_db.session, piece, people["Zhao"], NOW, version=1)
+        _db.session.commit()
+        assert claimable_ids() == set(by_channel.values())
+        edit(piece, people["Lin"], NOW, body="新版")
+        assert claimable_ids() == set()
+        _db.session.remove()
+        _db.engine.dispose()

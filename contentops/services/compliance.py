@@ -16,7 +16,7 @@ from markdown_it import MarkdownIt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..channels.base import Finding, OutgoingPost, text_bytes
+from ..channels.base import ChannelAdapter, Finding, OutgoingPost, text_bytes
 from ..channels.registry import adapter_class
 from ..errors import N_, NotFound, ValidationError
 from ..models import Audience, Channel, ContentPiece, Style, User
@@ -236,8 +236,8 @@ def _limit_findings(draft: Draft, channel: Channel, limits: dict[str, int]) -> l
     return out
 
 
-def _outgoing(draft: Draft, channel: Channel, audience: str | None, style: str | None
-              ) -> OutgoingPost:
+def _outgoing(draft: Draft, channel: Channel, audience: str | None, style: str | None,
+              public_url: str | None) -> OutgoingPost:
     title, body = draft.title, draft.body
     override = draft.overrides.get(channel.id)
     if override:
@@ -245,36 +245,39 @@ def _outgoing(draft: Draft, channel: Channel, audience: str | None, style: str |
         body = override[1] if override[1] is not None else body
     return OutgoingPost(post_id=0, piece_id=0, version=0, title=title, body_markdown=body,
                         summary=draft.summary, audience=audience, style=style,
-                        channel_id=channel.id, channel_name=channel.name)
+                        channel_id=channel.id, channel_name=channel.name, public_url=public_url)
 
 
 def _channel_findings(session: Session, draft: Draft) -> list[Finding]:
     out: list[Finding] = []
     audience = session.get(Audience, draft.audience_id) if draft.audience_id else None
     style = session.get(Style, draft.style_id) if draft.style_id else None
+    # Cards that link to the full text need the piece on the web channel too; when it is,
+    # the link will exist at publish time.
+    public_url = "https://preview.invalid/p/preview" if any(
+        c.kind == "web" for c in draft.channels) else None
     for channel in draft.channels:
         try:
             cls = adapter_class(channel.kind)
         except KeyError:
             continue
-        limits = dict(getattr(cls.capabilities, "limits", {}) or {})
-        found = _limit_findings(draft, channel, limits)
+        found: list[Finding] = []
         try:
             adapter = cls(dict(channel.config or {}), channel_id=channel.id,
                           channel_name=channel.name)
-            extra = adapter.validate(_outgoing(draft, channel, audience.name if audience else None,
-                                               style.name if style else None))
+            found = list(adapter.validate(_outgoing(
+                draft, channel, audience.name if audience else None,
+                style.name if style else None, public_url)))
         except Exception:  # an adapter bug must not break the editor; the log keeps it
             log.exception("validate() failed for channel %s", channel.id)
-            extra = []
-        seen = {(f.code, f.field) for f in found}
-        for finding in extra:
+        if cls.validate is ChannelAdapter.validate:
+            # The adapter declares limits but leaves checking them to us.
+            limits = dict(getattr(cls.capabilities, "limits", {}) or {})
+            found.extend(_limit_findings(draft, channel, limits))
+        for finding in found:
             if finding.code == "title_missing":
-                continue  # reported once below, not per channel
-            if (finding.code, finding.field) in seen:
-                continue
-            found.append(replace(finding, params={**finding.params, "channel": channel.name}))
-        out.extend(found)
+                continue  # reported once for the piece, not per channel
+            out.append(replace(finding, params={**finding.params, "channel": channel.name}))
     return out
 
 

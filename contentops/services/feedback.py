@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, select, tuple_, update
+from sqlalchemy import bindparam, case, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -163,13 +163,24 @@ def _check(index: int, raw: Any, now: datetime, only_channel: int | None,
                   external_id.strip() if isinstance(external_id, str) else None)
 
 
+def _in(session: Session, column, values):
+    """`column IN (values)`; on PostgreSQL `= ANY(array)`: one parameter, not a thousand."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import Integer, String, any_
+
+        kind = Integer if column.type.python_type is int else String
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(kind)))
+    return column.in_(list(values))
+
+
 def _resolve(session: Session, events: list[_Event]) -> dict[int, int]:
     """Map event index -> post id for every event whose post exists (two IN queries)."""
     by_id = {e.post_id for e in events if e.post_id is not None}
     found: dict[int, int] = {}
     if by_id:
         found = dict(session.execute(
-            select(_posts.c.id, _posts.c.channel_id).where(_posts.c.id.in_(by_id))).all())
+            select(_posts.c.id, _posts.c.channel_id).where(_in(session, _posts.c.id, by_id))
+        ).all())
     pairs = {(e.channel_id, e.external_id) for e in events if e.post_id is None}
     external: dict[tuple[int, str], int] = {}
     if pairs:
@@ -245,22 +256,12 @@ def ingest(session: Session, events: Sequence[Any], *, now: datetime, source: st
     ordered = sorted(rows)  # sorted writes: no deadlocks between concurrent batches
     if dry_run:
         existing = set(session.scalars(
-            select(_events.c.event_id).where(_events.c.event_id.in_(ordered))))
+            select(_events.c.event_id).where(_in(session, _events.c.event_id, ordered))))
         inserted = [eid for eid in ordered if eid not in existing]
     elif session.get_bind().dialect.name == "sqlite":
         inserted = _insert_sqlite(session, ordered, rows, now, source)
     else:
-        stmt = (_dialect_insert(session)(_events)
-                .on_conflict_do_nothing(index_elements=["event_id"])
-                .returning(_events.c.event_id))
-        params = []
-        for eid in ordered:
-            e, post_id = rows[eid]
-            params.append({"event_id": eid, "post_id": post_id, "kind": e.kind,
-                           "count": e.count, "text": e.text, "author": e.author,
-                           "occurred_at": e.occurred_at, "received_at": now,
-                           "source": source})
-        inserted = list(session.execute(stmt, params).scalars())
+        inserted = _insert_postgres(session, ordered, rows, now, source)
     result.accepted = len(inserted)
     result.duplicates += len(rows) - len(inserted)
 
@@ -282,7 +283,21 @@ def _sqlite_time(value: datetime) -> str:
     # The exact text SQLAlchemy's SQLite DATETIME writes, so comparisons stay consistent.
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    out = value.replace(tzinfo=None).isoformat(" ")  # much faster than strftime
+    return out if len(out) == 26 else out + ".000000"
+
+
+_HOUR_TEXT: dict[datetime, str] = {}
+
+
+def _hour_text(hour: datetime) -> str:
+    # Bucket hours repeat across batches; a small memo saves formatting them again.
+    out = _HOUR_TEXT.get(hour)
+    if out is None:
+        if len(_HOUR_TEXT) > 50_000:
+            _HOUR_TEXT.clear()
+        out = _HOUR_TEXT[hour] = _sqlite_time(hour)
+    return out
 
 
 def _sqlite_write_lock(session: Session):
@@ -324,6 +339,37 @@ def _insert_sqlite(session: Session, ordered: list[str], rows: dict[str, tuple[_
     return inserted
 
 
+_PG_INSERT = text("""
+    INSERT INTO feedback_events
+        (event_id, post_id, kind, count, text, author, occurred_at, received_at, source)
+    SELECT e, p, k, c, t, a, o, :received, :source
+    FROM unnest(CAST(:e AS varchar[]), CAST(:p AS integer[]), CAST(:k AS varchar[]),
+                CAST(:c AS integer[]), CAST(:t AS text[]), CAST(:a AS varchar[]),
+                CAST(:o AS timestamptz[])) AS u(e, p, k, c, t, a, o)
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id
+""")
+
+
+def _insert_postgres(session: Session, ordered: list[str],
+                     rows: dict[str, tuple[_Event, int]], now: datetime,
+                     source: str) -> list[str]:
+    """One INSERT … SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING RETURNING.
+
+    Arrays keep the statement text short and constant (a 9,000-placeholder VALUES list
+    costs more to build and parse than to run); RETURNING says exactly which rows this
+    transaction inserted, even while another batch carries the same ids.
+    """
+    events = [rows[eid][0] for eid in ordered]
+    returned = set(session.execute(_PG_INSERT, {
+        "e": ordered, "p": [rows[eid][1] for eid in ordered],
+        "k": [e.kind for e in events], "c": [e.count for e in events],
+        "t": [e.text for e in events], "a": [e.author for e in events],
+        "o": [e.occurred_at for e in events], "received": now, "source": source,
+    }).scalars())
+    return [eid for eid in ordered if eid in returned]
+
+
 def add_to_totals(session: Session, totals: Mapping[int, Mapping[str, int]],
                   hours: Mapping[tuple[int, datetime], Mapping[str, int]]) -> None:
     """Add (or subtract) amounts to post totals and hourly buckets, atomically in SQL.
@@ -332,35 +378,50 @@ def add_to_totals(session: Session, totals: Mapping[int, Mapping[str, int]],
     """
     if session.get_bind().dialect.name == "sqlite":
         conn = _sqlite_write_lock(session)
-        sets = ", ".join(f"{m} = {m} + ?" for m in METRICS)
         if totals:
-            conn.exec_driver_sql(f"UPDATE posts SET {sets} WHERE id = ?", [
-                (*[int(t.get(m, 0)) for m in METRICS], pid) for pid, t in sorted(totals.items())])
+            # Only the metrics that changed appear in SET: each metric has an index, and
+            # SQLite maintains the index of every column named in SET.
+            groups: dict[tuple[str, ...], list[tuple[int, ...]]] = defaultdict(list)
+            for pid, t in sorted(totals.items()):
+                changed = tuple(m for m in METRICS if t.get(m))
+                if changed:
+                    groups[changed].append((*[int(t[m]) for m in changed], pid))
+            for changed, params in groups.items():
+                sets = ", ".join(f"{m} = {m} + ?" for m in changed)
+                conn.exec_driver_sql(f"UPDATE posts SET {sets} WHERE id = ?", params)
         if hours:
             cols = ", ".join(METRICS)
             upd = ", ".join(f"{m} = {m} + excluded.{m}" for m in METRICS)
             conn.exec_driver_sql(
                 f"INSERT INTO metric_buckets (post_id, hour, {cols}) VALUES (?, ?, ?, ?, ?, ?, ?)"
                 f" ON CONFLICT (post_id, hour) DO UPDATE SET {upd}",
-                [(pid, _sqlite_time(hour), *[int(v.get(m, 0)) for m in METRICS])
+                [(pid, _hour_text(hour), *[int(v.get(m, 0)) for m in METRICS])
                  for (pid, hour), v in sorted(hours.items())])
         return
     if totals:
-        stmt = (update(_posts).where(_posts.c.id == bindparam("pid"))
-                .values({m: _posts.c[m] + bindparam(f"d_{m}") for m in METRICS}))
-        session.execute(stmt, [
-            {"pid": pid, **{f"d_{m}": int(t.get(m, 0)) for m in METRICS}}
-            for pid, t in sorted(totals.items())
-        ], execution_options={"synchronize_session": False})
+        ids = sorted(totals)
+        # Lock the rows in id order first, so two batches never wait on each other in a
+        # cycle (UPDATE … FROM may visit rows in any order). NO KEY UPDATE, like the UPDATE
+        # itself: it does not conflict with the KEY SHARE locks that inserting events
+        # (foreign keys to posts) takes.
+        session.execute(text("SELECT id FROM posts WHERE id = ANY(:ids) ORDER BY id "
+                             "FOR NO KEY UPDATE"), {"ids": ids})
+        sets = ", ".join(f"{m} = posts.{m} + d.{m}" for m in METRICS)
+        casts = ", ".join(f"CAST(:{m} AS integer[])" for m in METRICS)
+        session.execute(text(
+            f"UPDATE posts SET {sets} FROM unnest(CAST(:ids AS integer[]), {casts}) "
+            f"AS d(id, {', '.join(METRICS)}) WHERE posts.id = d.id"),
+            {"ids": ids, **{m: [int(totals[pid].get(m, 0)) for pid in ids] for m in METRICS}})
     if hours:
-        insert = _dialect_insert(session)(_buckets)
-        stmt = insert.on_conflict_do_update(
-            index_elements=["post_id", "hour"],
-            set_={m: _buckets.c[m] + insert.excluded[m] for m in METRICS})
-        session.execute(stmt, [
-            {"post_id": pid, "hour": hour, **{m: int(v.get(m, 0)) for m in METRICS}}
-            for (pid, hour), v in sorted(hours.items())
-        ])
+        keys = sorted(hours)
+        sets = ", ".join(f"{m} = metric_buckets.{m} + excluded.{m}" for m in METRICS)
+        casts = ", ".join(f"CAST(:{m} AS integer[])" for m in METRICS)
+        session.execute(text(
+            f"INSERT INTO metric_buckets (post_id, hour, {', '.join(METRICS)}) "
+            f"SELECT * FROM unnest(CAST(:pids AS integer[]), CAST(:hours AS timestamptz[]), "
+            f"{casts}) ON CONFLICT (post_id, hour) DO UPDATE SET {sets}"),
+            {"pids": [k[0] for k in keys], "hours": [k[1] for k in keys],
+             **{m: [int(hours[k].get(m, 0)) for k in keys] for m in METRICS}})
 
 
 def bump(session: Session, post_id: int, metric: str, amount: int, *, now: datetime) -> None:
@@ -385,7 +446,7 @@ def apply_pulled_totals(session: Session, totals: Mapping[int, Mapping[str, int]
     ids = sorted(clean)
     current = {row[0]: dict(zip(METRICS, row[1:], strict=True)) for row in session.execute(
         select(_posts.c.id, *[_posts.c[m] for m in METRICS]).where(_posts.c.id.in_(ids))
-        .with_for_update())}
+        .with_for_update(key_share=True))}
     gains: dict[int, dict[str, int]] = {}
     for pid in ids:
         if pid not in current:
