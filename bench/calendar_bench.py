@@ -155,7 +155,8 @@ def main() -> int:
             db.create_all()
             t0 = time.perf_counter()
             seed(args.posts, start, days)
-            print(f"reference loop: {reference_ms():.0f} ms CPU (idle current x86 core: roughly 30-40 ms)")
+            print(f"reference loop: {reference_ms():.0f} ms CPU "
+                  "(idle current x86 core: roughly 30-40 ms)")
             print(f"database: {db.engine.dialect.name}; seeded {args.posts} posts over {days} "
                   f"days in {time.perf_counter() - t0:.1f} s")
             user = db.session.get(User, 1)
