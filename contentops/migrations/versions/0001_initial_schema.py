@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 00:03:16.996261
+Create Date: 2026-11-24 00:38:18.967246
 
 """
 from alembic import op
@@ -187,6 +187,29 @@ def upgrade():
     )
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.create_index('ix_notifications_user_read', ['user_id', 'read_at'], unique=False)
+
+    op.create_table('recipients',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('email', sa.String(length=254), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('channel_id', sa.Integer(), nullable=True),
+    sa.Column('audience_id', sa.Integer(), nullable=True),
+    sa.Column('token', sa.String(length=64), nullable=False),
+    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.Column('unsubscribed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('(channel_id IS NULL) <> (audience_id IS NULL)', name=op.f('ck_recipients_one_list')),
+    sa.ForeignKeyConstraint(['audience_id'], ['audiences.id'], name=op.f('fk_recipients_audience_id_audiences'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['channel_id'], ['channels.id'], name=op.f('fk_recipients_channel_id_channels'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_recipients')),
+    sa.UniqueConstraint('audience_id', 'email', name=op.f('uq_recipients_audience_id')),
+    sa.UniqueConstraint('channel_id', 'email', name=op.f('uq_recipients_channel_id')),
+    sa.UniqueConstraint('token', name=op.f('uq_recipients_token'))
+    )
+    with op.batch_alter_table('recipients', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_recipients_audience_id'), ['audience_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_recipients_channel_id'), ['channel_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_recipients_email'), ['email'], unique=False)
 
     op.create_table('approvals',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -456,6 +479,12 @@ def downgrade():
         batch_op.drop_index('ix_approvals_piece_version')
 
     op.drop_table('approvals')
+    with op.batch_alter_table('recipients', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_recipients_email'))
+        batch_op.drop_index(batch_op.f('ix_recipients_channel_id'))
+        batch_op.drop_index(batch_op.f('ix_recipients_audience_id'))
+
+    op.drop_table('recipients')
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.drop_index('ix_notifications_user_read')
 
