@@ -145,9 +145,48 @@ def scheduler_command() -> None:
     run_forever(current_app._get_current_object())  # type: ignore[attr-defined]
 
 
+@click.group("feedback")
+def feedback_group() -> None:
+    """Feedback (reads, likes, comments, shares, clicks)."""
+
+
+@feedback_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Only show what would change.")
+@with_appcontext
+def feedback_import(file: str, dry_run: bool) -> None:
+    """Import feedback from a CSV file; importing the same file again changes nothing."""
+    from pathlib import Path
+
+    from .services import feedback_csv
+    from .timeutil import utcnow
+
+    try:
+        parsed = feedback_csv.parse(feedback_csv.decode(Path(file).read_bytes()))
+    except DomainError as exc:
+        _domain_fail(exc)
+    preview = feedback_csv.preview(db.session, parsed, now=utcnow())
+    db.session.rollback()
+    for error in preview.errors:
+        message = error.message % error.params if error.params else error.message
+        click.echo(f"row {error.row}: {message}", err=True)
+    if preview.errors:
+        _fail(f"{len(preview.errors)} row(s) with errors; nothing imported")
+    for post_id, change in sorted(preview.changes.items()):
+        click.echo(f"post {post_id}: " + ", ".join(f"+{n} {m}" for m, n in change.items()))
+    if dry_run:
+        click.echo(f"{preview.rows} rows: {preview.new} new events, "
+                   f"{preview.duplicates} already counted (dry run, nothing written)")
+        return
+    report = feedback_csv.apply(db.session, parsed, now=utcnow())
+    db.session.commit()
+    click.echo(f"{preview.rows} rows: {report.accepted} new events, "
+               f"{report.duplicates} already counted")
+
+
 def register_cli(app: Flask) -> None:
     for command in (init_command, user_group, token_group, demo_command, serve_command,
-                    scheduler_command):
+                    scheduler_command, feedback_group):
         app.cli.add_command(command)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import os
 import shutil
 import socket
@@ -78,6 +79,12 @@ def client(app):
     return app.test_client()
 
 
+@functools.lru_cache(maxsize=1)
+def password_hash() -> str:
+    """scrypt is slow on purpose; tests hash the shared password once per run."""
+    return hash_password(PASSWORD)
+
+
 @pytest.fixture
 def make_user(db):
     counter = {"n": 0}
@@ -87,7 +94,7 @@ def make_user(db):
         counter["n"] += 1
         email = email or f"{role}{counter['n']}@example.com"
         user = User(email=email, name=name or f"{role.title()} {counter['n']}", role=role,
-                    password_hash=hash_password(PASSWORD), active=active,
+                    password_hash=password_hash(), active=active,
                     notification_prefs={})
         db.session.add(user)
         db.session.commit()

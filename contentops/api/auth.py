@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import TypeVar
 
-from flask import current_app, g, request
+from flask import g, request
 from flask_babel import gettext
 from flask_login import current_user
 from flask_wtf.csrf import ValidationError as CSRFValidationError
@@ -22,29 +22,35 @@ F = TypeVar("F", bound=Callable)
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-def resolve_user():
+def resolve_user(check_csrf: bool = True):
     """Set g.api_user or return an error response."""
     header = request.headers.get("Authorization", "")
+    g.api_via_token = False
     if header.lower().startswith("bearer "):
         user = user_for_token(db.session, header[7:].strip())
         if user is None:
             return json_error(401, "unauthorized", gettext("The API token is not valid."))
         db.session.commit()  # last_used_at
         g.api_user = user
+        g.api_via_token = True
         return None
     if current_user.is_authenticated:
-        # Same switch as Flask-WTF's form protection (tests turn both off together).
-        if request.method not in SAFE_METHODS and current_app.config.get("WTF_CSRF_ENABLED",
-                                                                         True):
-            try:
-                validate_csrf(request.headers.get("X-CSRFToken", ""))
-            except CSRFValidationError:
-                return json_error(400, "csrf_failed",
-                                  gettext("The page expired. Reload it and try again."))
         g.api_user = current_user._get_current_object()
-        return None
+        return csrf_failure() if check_csrf else None
     return json_error(401, "unauthorized",
                       gettext("Send an API token: Authorization: Bearer <token>."))
+
+
+def csrf_failure():
+    """A session-authenticated write must carry the page's CSRF token."""
+    if g.get("api_via_token") or request.method in SAFE_METHODS:
+        return None
+    try:
+        validate_csrf(request.headers.get("X-CSRFToken", ""))
+    except CSRFValidationError:
+        return json_error(400, "csrf_failed",
+                          gettext("The page expired. Reload it and try again."))
+    return None
 
 
 def api_user() -> User:
@@ -57,11 +63,15 @@ def api_role(role: str) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         @wraps(view)
         def wrapper(*args, **kwargs):
-            failure = resolve_user()
+            # Role before CSRF: a role that may never do this gets 403, not "reload the page".
+            failure = resolve_user(check_csrf=False)
             if failure is not None:
                 return failure
             if not g.api_user.has_role(role):
                 return json_error(403, "forbidden", gettext("Your role does not allow this."))
+            failure = csrf_failure()
+            if failure is not None:
+                return failure
             return view(*args, **kwargs)
 
         wrapper.required_role = role  # type: ignore[attr-defined]

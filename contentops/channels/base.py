@@ -56,8 +56,22 @@ class Capabilities:
     staff_confirm: bool = False     # publishing hands the post to people (awaiting_staff)
     per_minute: int | None = None   # the service's own rate limit per channel
     daily_quota: int | None = None  # the service's own daily limit per channel
-    # Content limits as the service counts them, e.g. {"text_bytes": 2048}.
+    # Content limits as the service counts them. The key's suffix says the unit:
+    # "_bytes" = UTF-8 bytes (a Chinese character is 3), "_chars" = characters,
+    # "_items" = list entries; e.g. {"text_bytes": 2048, "news_articles_items": 8}.
     limits: Mapping[str, int] = field(default_factory=dict)
+    # Reads/clicks are tracked by the app itself (e-mail open pixel, click redirects).
+    tracking: bool = False
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One addressee of a list channel (e-mail). `token` addresses the unsubscribe page and the
+    tracking links of this person; it is random and stored, so links survive key rotation."""
+
+    email: str
+    name: str = ""
+    token: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,6 +95,11 @@ class OutgoingPost:
     public_url: str | None = None
     # Absolute base URL of this ContentOps instance (tracking links, unsubscribe pages).
     base_url: str = ""
+    # Addressees for list channels, resolved right before sending so an unsubscribe is
+    # honoured at the next send (services.channels.outgoing_post fills it).
+    recipients: tuple[Recipient, ...] = ()
+    # A preview goes to the people setting up the channel, not to the audience.
+    preview: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,7 +111,11 @@ class PublishResult:
 
 
 class ChannelError(Exception):
-    """Base of adapter errors; `message` is a msgid a marketer can read, in both languages."""
+    """Base of adapter errors; `message` is a msgid a marketer can read, in both languages.
+
+    The web layer shows it with `i18n.translate(exc.message, exc.params)`; `str(exc)` is the
+    English text for logs and the attempt record. Never put secrets in params or detail.
+    """
 
     def __init__(self, message: str, params: Mapping[str, Any] | None = None,
                  *, detail: str | None = None) -> None:
@@ -116,6 +139,12 @@ class PermanentError(ChannelError):
     """Retrying will not help (bad key, content refused)."""
 
 
+def error_kind(exc: BaseException) -> str:
+    """"transient" or "permanent" for any exception raised by an adapter (unknown = transient,
+    because a bug or a network hiccup should not fail a post for good on the first try)."""
+    return "permanent" if isinstance(exc, PermanentError) else "transient"
+
+
 class ChannelAdapter(ABC):
     kind: ClassVar[str]
     label: ClassVar[str]  # msgid, e.g. N_("WeCom group robot")
@@ -123,12 +152,15 @@ class ChannelAdapter(ABC):
     capabilities: ClassVar[Capabilities] = Capabilities()
 
     def __init__(self, config: Mapping[str, Any], *, http: Any = None,
-                 channel_id: int | None = None, channel_name: str = "") -> None:
+                 channel_id: int | None = None, channel_name: str = "",
+                 signing_key: bytes | None = None) -> None:
         # `config` holds plain and decrypted secret fields together.
         self.config = dict(config)
         self.http = http  # a shared requests.Session for connection reuse, or None
         self.channel_id = channel_id
         self.channel_name = channel_name
+        # Instance key for links the app must later trust (click tracking); from build_adapter.
+        self.signing_key = signing_key
 
     def validate(self, post: OutgoingPost) -> list[Finding]:
         """Limits and required fields, checked at submit time and again before sending."""
@@ -155,10 +187,65 @@ class ChannelAdapter(ABC):
         return {}
 
     def test_connection(self) -> str:
-        """Check the configuration against the service. Returns a msgid on success."""
+        """Check the configuration against the service. Returns a msgid on success;
+        raises TransientError/PermanentError with the reason otherwise."""
         return N_("No connection test for this kind of channel.")
+
+    def send_preview(self, post: OutgoingPost, to: str | None = None) -> PublishResult:
+        """Send `post` as a preview (marked as such) to the people setting up the channel;
+        `to` is an address for kinds that have one (e-mail). Never touches the post's state."""
+        raise PermanentError(N_("This kind of channel cannot send previews."))
+
+    def check(self, post: OutgoingPost) -> None:
+        """Refuse to send what validate() finds blocking: limits are enforced before sending."""
+        errors = [f for f in self.validate(post) if f.severity == "error"]
+        if errors:
+            first = errors[0]
+            raise PermanentError(first.message, first.params, detail=f"invalid:{first.code}")
 
 
 def text_bytes(text: str) -> int:
     """Length as services that count UTF-8 bytes see it (a Chinese character is 3)."""
     return len(text.encode("utf-8"))
+
+
+def text_chars(text: str) -> int:
+    """Length as services that count characters see it."""
+    return len(text)
+
+
+def cut_bytes(text: str, limit: int) -> str:
+    """The longest prefix of `text` within `limit` UTF-8 bytes, never splitting a character."""
+    raw = text.encode("utf-8")
+    if len(raw) <= limit:
+        return text
+    return raw[: max(0, limit)].decode("utf-8", errors="ignore")
+
+
+def measure(text: str, unit: str) -> int:
+    """Length in the unit a limit key names ("bytes" or "chars")."""
+    return text_bytes(text) if unit == "bytes" else text_chars(text)
+
+
+_TOO_LONG = {
+    ("title", "bytes"): N_("The title is too long for this channel: %(size)s of at most "
+                           "%(limit)s bytes (a Chinese character counts as 3 bytes)."),
+    ("title", "chars"): N_("The title is too long for this channel: %(size)s of at most "
+                           "%(limit)s characters."),
+    ("summary", "bytes"): N_("The summary is too long for this channel: %(size)s of at most "
+                             "%(limit)s bytes (a Chinese character counts as 3 bytes)."),
+    ("summary", "chars"): N_("The summary is too long for this channel: %(size)s of at most "
+                             "%(limit)s characters."),
+    ("body", "bytes"): N_("The text is too long for this channel: %(size)s of at most "
+                          "%(limit)s bytes (a Chinese character counts as 3 bytes)."),
+    ("body", "chars"): N_("The text is too long for this channel: %(size)s of at most "
+                          "%(limit)s characters."),
+}
+
+
+def limit_finding(code: str, part: str, size: int, limit: int, unit: str, *,
+                  severity: Severity = "error") -> Finding:
+    """A readable "too long" finding that says how the service counts.
+    part: title | summary | body (also the form field it points at)."""
+    return Finding(code, severity, _TOO_LONG[(part, unit)], {"size": size, "limit": limit},
+                   field=part)

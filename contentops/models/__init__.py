@@ -2,14 +2,24 @@
 
 from .audit import AuditEvent
 from .content import PIECE_STATES, ContentPiece, PieceRevision, Tag, piece_tags
-from .feedback import FEEDBACK_KINDS, FeedbackEvent
+from .feedback import (
+    COMMENT_STATES,
+    FEEDBACK_KINDS,
+    KIND_METRIC,
+    FeedbackEvent,
+    FeedbackHookKey,
+    MetricBucket,
+    WebComment,
+    WebLike,
+)
 from .posts import METRICS, POST_STATES, Post, PublishAttempt
 from .taxonomy import Audience, Campaign, Channel, Style
 from .users import ROLES, ApiToken, User, role_rank
 
 __all__ = [
     "AuditEvent", "ContentPiece", "PieceRevision", "Tag", "piece_tags", "PIECE_STATES",
-    "FeedbackEvent", "FEEDBACK_KINDS", "Post", "PublishAttempt", "POST_STATES", "METRICS",
+    "FeedbackEvent", "FEEDBACK_KINDS", "KIND_METRIC", "COMMENT_STATES", "FeedbackHookKey",
+    "MetricBucket", "WebComment", "WebLike", "Post", "PublishAttempt", "POST_STATES", "METRICS",
     "Audience", "Campaign", "Channel", "Style", "ApiToken", "User", "ROLES", "role_rank",
 ]
 

@@ -112,18 +112,19 @@ def approved_as_is_clause():
                           cp.c.approved_version == cp.c.version)
 
 
-def claimable_clause():
-    """Only scheduled/retrying posts of an approved piece at the approved version.
-
-    The review service owns what "approved" means; when it exposes `claimable_clause()` that
-    is used, so the rule lives in one place.
-    """
+def approval_clause():
+    """The approval half of "claimable". The review service owns what "approved" means
+    (versions, two-approver channels, holds); when it exposes `claimable_clause()` that is
+    used, so the rule lives in one place."""
     from . import review
 
     hook = getattr(review, "claimable_clause", None)
-    if hook is not None:
-        return hook()
-    return and_(Post.status.in_(CLAIMABLE_STATES), approved_as_is_clause())
+    return hook() if hook is not None else approved_as_is_clause()
+
+
+def claimable_clause():
+    """Only scheduled/retrying posts of an approved piece at the approved version."""
+    return and_(Post.status.in_(CLAIMABLE_STATES), approval_clause())
 
 
 def due_clause(now: datetime):
@@ -332,15 +333,16 @@ def _decide(session: Session, candidates: list[Post], now: datetime, team_tz: st
 
 
 def mark_unapproved_missed(session: Session, now: datetime) -> list[int]:
-    """Due posts whose piece is not approved as is become `missed`, with the reason."""
+    """Due posts whose piece is not approved as is (or that are on hold) become `missed`,
+    with the reason: never sent late without a person deciding."""
     ids = list(session.scalars(select(Post.id).where(
-        Post.status.in_(CLAIMABLE_STATES), due_clause(now), ~approved_as_is_clause())))
+        Post.status.in_(CLAIMABLE_STATES), due_clause(now), ~approval_clause())))
     reason = encode_reason(N_("The time came while the content was not approved in its "
                               "current version; approve it, then retry or reschedule."))
     missed = []
     for post_id in ids:
         stmt = (update(Post).where(Post.id == post_id, Post.status.in_(CLAIMABLE_STATES),
-                                   due_clause(now), ~approved_as_is_clause())
+                                   due_clause(now), ~approval_clause())
                 .values(status="missed", last_error=reason, next_attempt_at=None,
                         updated_at=now)
                 .execution_options(synchronize_session=False))

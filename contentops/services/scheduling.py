@@ -16,16 +16,17 @@ SCHEDULABLE = {"unscheduled", "scheduled", "retrying", "failed", "missed", "canc
 
 
 def schedule_post(session: Session, post: Post, when: datetime, *, actor: User | None,
-                  now: datetime) -> list:
+                  now: datetime, tz: str | None = None) -> list:
     """Put a post at `when` (aware). Returns warnings; raises on refusal. Approval is kept:
-    the content did not change."""
+    the content did not change. `tz` is the team time zone (quota days of channels without
+    a zone of their own)."""
     when = as_utc(when)
     if post.status not in SCHEDULABLE:
         raise DomainError(N_("A post that is %(status)s cannot be moved."),
                           {"status": post.status}, code="invalid_state")
     if when < now:
         raise ValidationError({"scheduled_at": [N_("Choose a time in the future.")]})
-    findings = quotas.check_schedule(session, post, when)
+    findings = quotas.check_schedule(session, post, when, tz=tz)
     errors = [f for f in findings if f.severity == "error"]
     if errors:
         raise ValidationError({"scheduled_at": [f.message for f in errors]},

@@ -31,6 +31,8 @@ def register_web(app: Flask) -> None:
         auth,
         calendar,
         channels,
+        feedback,
+        notifications,
         pieces,
         posts,
         public,
@@ -41,7 +43,7 @@ def register_web(app: Flask) -> None:
     )
 
     for module in (auth, pieces, review, calendar, posts, analytics, settings, channels,
-                   users, publishing, public):
+                   users, publishing, public, feedback, notifications):
         app.register_blueprint(module.bp)
 
     login_manager.login_view = "auth.login"

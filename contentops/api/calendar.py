@@ -1,0 +1,150 @@
+"""Calendar JSON: the FullCalendar event feed, overlays, the unscheduled list, moving a post."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app, jsonify, request
+from flask_babel import gettext
+
+from ..errors import N_, NotFound, ValidationError
+from ..extensions import db
+from ..i18n import translate
+from ..models import Channel, Post
+from ..services import calendar as cal
+from ..services import observances as obs
+from ..services import quotas
+from ..services.scheduling import schedule_post
+from ..timeutil import isoformat, utcnow
+from . import api_bp, json_body
+from .auth import api_role, api_user
+
+
+def _args() -> dict[str, list[str]]:
+    return {key: request.args.getlist(key) for key in request.args}
+
+
+def view_timezone() -> str:
+    """The zone the client asked for (FullCalendar sends `timeZone`), else the viewer's."""
+    user = api_user()
+    default = user.timezone or current_app.config["CONTENTOPS_TIMEZONE"]
+    return cal.parse_timezone(request.args.get("timeZone") or request.args.get("tz"), default)
+
+
+def view_range(tz: str) -> tuple[datetime, datetime]:
+    return cal.parse_range(request.args.get("start"), request.args.get("end"), tz)
+
+
+@api_bp.get("/calendar")
+@api_role("viewer")
+def calendar_feed():
+    tz = view_timezone()
+    start, end = view_range(tz)
+    filters = cal.parse_filters(_args())
+    events = cal.feed_events(db.session, start, end, tz=tz, filters=filters, now=utcnow(),
+                             can_move=api_user().has_role("editor"), translate=gettext)
+    return jsonify(events)
+
+
+@api_bp.get("/calendar/observances")
+@api_role("viewer")
+def calendar_observances():
+    tz = view_timezone()
+    start, end = view_range(tz)
+    hidden = set(cal.query_values(_args(), "hide"))
+    enabled = [key for key in obs.KEYS if key not in hidden]
+    first = start.astimezone(ZoneInfo(tz)).date()
+    last = end.astimezone(ZoneInfo(tz)).date()
+    events = []
+    for item in obs.observances_between(first, last, enabled):
+        name = gettext(item.name)
+        events.append({"id": f"obs-{item.key}-{item.start.isoformat()}", "title": name,
+                       "start": item.start.isoformat(),
+                       "end": (item.end + timedelta(days=1)).isoformat(),  # exclusive
+                       "allDay": True, "color": item.color, "display": "block",
+                       "editable": False,
+                       "classNames": ["co-observance", f"co-observance-{item.kind}"],
+                       "extendedProps": {"observance": item.key, "kind": item.kind}})
+    return jsonify(events)
+
+
+@api_bp.get("/calendar/quota")
+@api_role("viewer")
+def calendar_quota():
+    tz = view_timezone()
+    start, end = view_range(tz)
+    filters = cal.parse_filters(_args())
+    days = quotas.quota_usage(db.session, start, end, tz=tz,
+                              channel_ids=filters.channel or None)
+    names = {c.id: c.name for c in db.session.query(Channel)}
+    out = []
+    for q in days:
+        label = (gettext("%(channel)s: %(count)s of %(quota)s per day — over quota",
+                         channel=names.get(q.channel_id, ""), count=q.count, quota=q.quota)
+                 if q.over else
+                 gettext("%(channel)s: daily quota of %(quota)s reached",
+                         channel=names.get(q.channel_id, ""), quota=q.quota))
+        out.append({"id": f"quota-{q.channel_id}-{q.day.isoformat()}",
+                    "start": q.day.isoformat(), "allDay": True, "display": "background",
+                    "classNames": ["co-quota-over" if q.over else "co-quota-full"],
+                    "title": label,
+                    "extendedProps": {"channel_id": q.channel_id, "day": q.day.isoformat(),
+                                      "count": q.count, "quota": q.quota, "over": q.over}})
+    return jsonify(out)
+
+
+@api_bp.get("/calendar/unscheduled")
+@api_role("viewer")
+def calendar_unscheduled():
+    filters = cal.parse_filters(_args())
+    items = cal.unscheduled(db.session, filters)
+    for item in items:
+        label = cal.STATUS_LABELS[item["status"]]
+        item["status_label"] = gettext(label)
+    return jsonify(items)
+
+
+def post_json(post: Post) -> dict[str, Any]:
+    return {"id": post.id, "piece_id": post.piece_id, "channel_id": post.channel_id,
+            "status": post.status, "scheduled_at": isoformat(post.scheduled_at)}
+
+
+def parse_when(data: dict[str, Any], default_tz: str) -> datetime:
+    """`scheduled_at` as ISO 8601 with an offset, or a wall-clock time plus `timezone`
+    (what a calendar in a named zone knows after a drop)."""
+    raw = data.get("scheduled_at")
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValidationError({"scheduled_at": [N_("Give the new time.")]})
+    tz = data.get("timezone") or default_tz
+    if not isinstance(tz, str) or not cal.is_valid_timezone(tz):
+        raise ValidationError({"timezone": [N_("Choose a time zone from the list.")]})
+    try:
+        return cal.parse_moment(raw, tz)
+    except ValueError:
+        raise ValidationError({"scheduled_at": [
+            N_("Use ISO 8601, e.g. 2026-11-11T09:00:00+08:00.")]}) from None
+
+
+@api_bp.patch("/posts/<int:post_id>")
+@api_role("editor")
+def move_post(post_id: int):
+    """Move a post to another time (drag and drop). Validated and audited by the service."""
+    data = json_body()
+    post = db.session.get(Post, post_id)
+    if post is None:
+        raise NotFound(N_("No such post."))
+    unknown = sorted(set(data) - {"scheduled_at", "timezone"})
+    if unknown:
+        raise ValidationError({name: [N_("This field cannot be changed here.")]
+                               for name in unknown})
+    team_tz = current_app.config["CONTENTOPS_TIMEZONE"]
+    when = parse_when(data, api_user().timezone or team_tz)
+    warnings = schedule_post(db.session, post, when, actor=api_user(), now=utcnow(),
+                             tz=team_tz)
+    db.session.commit()
+    return jsonify({**post_json(post),
+                    "warnings": [{"code": w.code, "message": translate(w.message,
+                                                                      dict(w.params))}
+                                 for w in warnings]})

@@ -1,0 +1,147 @@
+"""Review endpoints: POST /pieces/<id>/submit|approve|request-changes|comments (DESIGN.md §6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify
+from sqlalchemy import select
+
+from ..channels.base import Finding
+from ..errors import N_, ValidationError
+from ..extensions import db
+from ..i18n import translate
+from ..models.review import Comment
+from ..services import review
+from ..timeutil import isoformat, utcnow
+from . import api_bp, json_body
+from .auth import api_role, api_user
+
+
+def finding_dict(finding: Finding) -> dict[str, Any]:
+    return {"code": finding.code, "severity": finding.severity, "field": finding.field,
+            "message": translate(finding.message, dict(finding.params)),
+            "params": dict(finding.params)}
+
+
+def review_dict(piece, findings: list[Finding] | None = None) -> dict[str, Any]:
+    approvals = review.active_approvals(db.session, piece)
+    out = {
+        "id": piece.id, "status": piece.status, "version": piece.version,
+        "approved_version": piece.approved_version,
+        "approvals": [{"user_id": a.user_id, "version": a.version,
+                       "approved_at": isoformat(a.created_at)} for a in approvals],
+        "approvals_needed": review.approvals_needed(piece),
+        "posts": [{"id": p.id, "channel_id": p.channel_id, "status": p.status,
+                   "scheduled_at": isoformat(p.scheduled_at), "held": p.hold is not None}
+                  for p in piece.posts],
+    }
+    if findings is not None:
+        out["findings"] = [finding_dict(f) for f in findings]
+    return out
+
+
+def comment_dict(comment: Comment) -> dict[str, Any]:
+    return {"id": comment.id, "piece_id": comment.piece_id, "parent_id": comment.parent_id,
+            "author": comment.author_name, "author_id": comment.author_id,
+            "version": comment.version, "body": comment.body,
+            "created_at": isoformat(comment.created_at)}
+
+
+def _text(data: dict, name: str) -> str:
+    value = data.get(name, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationError({name: [N_("Enter text.")]})
+    return value
+
+
+def _version(data: dict) -> int | None:
+    value = data.get("version")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError({"version": [N_("Enter a whole number.")]})
+    return value
+
+
+def _compliance_error(exc: review.ComplianceBlocked):
+    from .errors import json_error
+
+    db.session.rollback()
+    fields: dict[str, list[str]] = {}
+    for finding in exc.findings:
+        fields.setdefault(finding.field or "compliance", []).append(
+            translate(finding.message, dict(finding.params)))
+    response, status = json_error(422, exc.code, translate(exc.message), fields)
+    body = response.get_json()
+    body["error"]["findings"] = [finding_dict(f) for f in exc.findings]
+    return jsonify(body), status
+
+
+@api_bp.post("/pieces/<int:piece_id>/submit")
+@api_role("editor")
+def piece_submit(piece_id: int):
+    piece = review.get_piece(db.session, piece_id)
+    data = json_body() if _has_body() else {}
+    try:
+        findings = review.submit(db.session, piece, api_user(), utcnow(),
+                                 comment=_text(data, "comment"),
+                                 override_reason=_text(data, "override_reason") or None)
+    except review.ComplianceBlocked as exc:
+        return _compliance_error(exc)
+    db.session.commit()
+    return jsonify(review_dict(piece, findings))
+
+
+@api_bp.post("/pieces/<int:piece_id>/approve")
+@api_role("approver")
+def piece_approve(piece_id: int):
+    piece = review.get_piece(db.session, piece_id)
+    data = json_body() if _has_body() else {}
+    review.approve(db.session, piece, api_user(), utcnow(), version=_version(data),
+                   comment=_text(data, "comment"))
+    db.session.commit()
+    return jsonify(review_dict(piece))
+
+
+@api_bp.post("/pieces/<int:piece_id>/request-changes")
+@api_role("approver")
+def piece_request_changes(piece_id: int):
+    piece = review.get_piece(db.session, piece_id)
+    data = json_body()
+    review.request_changes(db.session, piece, api_user(), utcnow(),
+                           comment=_text(data, "comment"), version=_version(data))
+    db.session.commit()
+    return jsonify(review_dict(piece))
+
+
+@api_bp.post("/pieces/<int:piece_id>/comments")
+@api_role("editor")
+def piece_comment(piece_id: int):
+    piece = review.get_piece(db.session, piece_id)
+    data = json_body()
+    parent = data.get("parent_id")
+    if parent is not None and (isinstance(parent, bool) or not isinstance(parent, int)):
+        raise ValidationError({"parent_id": [N_("Enter a whole number.")]})
+    comment = review.add_comment(db.session, piece, _text(data, "body"), utcnow(),
+                                 author=api_user(), parent_id=parent,
+                                 nonce=_text(data, "nonce") or None)
+    db.session.commit()
+    return jsonify(comment_dict(comment)), 201
+
+
+@api_bp.get("/pieces/<int:piece_id>/comments")
+@api_role("viewer")
+def piece_comments(piece_id: int):
+    piece = review.get_piece(db.session, piece_id)
+    rows = db.session.scalars(select(Comment).where(Comment.piece_id == piece.id)
+                              .order_by(Comment.created_at, Comment.id))
+    return jsonify({"items": [comment_dict(c) for c in rows]})
+
+
+def _has_body() -> bool:
+    from flask import request
+
+    return bool(request.get_data(cache=True))
