@@ -106,7 +106,9 @@ def demo_command(if_empty: bool) -> None:
     """Load realistic private-domain demo data."""
     from .services import demo
 
-    summary = demo.load_demo(db.session, only_if_empty=if_empty)
+    summary = demo.load_demo(db.session, only_if_empty=if_empty,
+                             secret_key=current_app.config["SECRET_KEY"],
+                             base_url=current_app.config["CONTENTOPS_BASE_URL"])
     db.session.commit()
     click.echo(summary)
 

@@ -22,7 +22,8 @@ def source_msgids() -> set[str]:
     for _file, _line, message, _comments, _context in extract_from_dir(
             str(PKG), method_map=method_map, keywords=KEYWORDS):
         if isinstance(message, tuple):
-            ids.update(m for m in message if m)
+            # ngettext: the catalog keys a plural message by its singular msgid.
+            ids.add(message[0])
         elif message:
             ids.add(message)
     return ids
@@ -41,11 +42,16 @@ def test_every_msgid_in_the_source_has_a_chinese_translation():
     assert untranslated == [], "run `make i18n` and translate these:\n" + "\n".join(untranslated)
 
 
+def _key(value):
+    # Plural messages come back as lists from the .mo reader and tuples from the .po reader.
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
 def test_compiled_catalog_matches_the_po_file():
     with ZH_PO.open("rb") as fh:
-        po = {m.id: m.string for m in read_po(fh, locale="zh") if m.id}
+        po = {_key(m.id): _key(m.string) for m in read_po(fh, locale="zh") if m.id}
     with ZH_MO.open("rb") as fh:
-        mo = {m.id: m.string for m in read_mo(fh) if m.id}
+        mo = {_key(m.id): _key(m.string) for m in read_mo(fh) if m.id}
     assert po == mo, "messages.mo is stale: run `make i18n`"
 
 

@@ -28,15 +28,17 @@ class Post(db.Model):
         Index("ix_posts_status_scheduled_at", "status", "scheduled_at"),
         Index("ix_posts_status_next_attempt_at", "status", "next_attempt_at"),
         # Calendar and post list by time, optionally per channel.
-        Index("ix_posts_scheduled_at", "scheduled_at"),
+        Index("ix_posts_scheduled_at", "scheduled_at", "id"),
         Index("ix_posts_channel_scheduled_at", "channel_id", "scheduled_at"),
         Index("ix_posts_channel_external_id", "channel_id", "external_id"),
-        # Post list sorted by each metric.
-        Index("ix_posts_reads", "reads"),
-        Index("ix_posts_likes", "likes"),
-        Index("ix_posts_comments", "comments"),
-        Index("ix_posts_shares", "shares"),
-        Index("ix_posts_published_at", "published_at"),
+        # Post list sorted by each metric; the id makes the order total so pages are stable
+        # and PostgreSQL can walk the index for "ORDER BY reads DESC, id DESC LIMIT n".
+        Index("ix_posts_reads", "reads", "id"),
+        Index("ix_posts_likes", "likes", "id"),
+        Index("ix_posts_comments", "comments", "id"),
+        Index("ix_posts_shares", "shares", "id"),
+        Index("ix_posts_clicks", "clicks", "id"),
+        Index("ix_posts_published_at", "published_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from flask import Flask, redirect, render_template, request, url_for
-from flask_babel import format_datetime, get_locale, gettext
+from flask_babel import (
+    format_date,
+    format_datetime,
+    format_decimal,
+    format_percent,
+    get_locale,
+    gettext,
+)
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
@@ -123,6 +130,32 @@ def _register_template_helpers(app: Flask) -> None:
     @app.template_filter("dt")
     def dt_filter(value, fmt: str = "medium"):
         return "" if value is None else format_datetime(value, fmt)
+
+    @app.template_filter("format_date")
+    def date_filter(value, fmt: str = "medium"):
+        return "" if value is None else format_date(value, fmt)
+
+    @app.template_filter("format_number")
+    def number_filter(value):
+        return "" if value is None else format_decimal(value)
+
+    @app.template_filter("format_percent")
+    def percent_filter(value):
+        return "" if value is None else format_percent(value, "#,##0.0%")
+
+    from .. import labels
+
+    def _label(table: dict[str, str]):
+        return lambda key: gettext(table[key]) if key in table else (key or "")
+
+    app.jinja_env.globals.update(
+        post_status_label=_label(labels.POST_STATUS_LABELS),
+        post_status_color=lambda s: labels.POST_STATUS_COLORS.get(s, "secondary"),
+        piece_status_label=_label(labels.PIECE_STATUS_LABELS),
+        piece_status_color=lambda s: labels.PIECE_STATUS_COLORS.get(s, "secondary"),
+        role_label=_label(labels.ROLE_LABELS),
+        metric_label=_label(labels.METRIC_LABELS),
+    )
 
     @app.context_processor
     def inject():

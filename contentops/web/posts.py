@@ -1,17 +1,83 @@
-"""Posts pages."""
+"""The post list page: every post with its channel, audience, style, state, times and metrics."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
-from flask_babel import gettext
+from flask import Blueprint, current_app, render_template, request, url_for
+from flask_babel import get_timezone, gettext
+from werkzeug.routing import BuildError
 
+from ..errors import N_, ValidationError
+from ..extensions import db
+from ..i18n import error_fields
+from ..models import POST_STATES
 from ..security import requires_role
+from ..services import postlist
 
 bp = Blueprint("posts", __name__, url_prefix="/posts")
+
+# (sort key, label msgid, numeric?) in display order; metrics are filled by feedback.
+COLUMNS: list[tuple[str, str, bool]] = [
+    ("title", N_("Title"), False),
+    ("channel", N_("Channel"), False),
+    ("audience", N_("Audience"), False),
+    ("style", N_("Style"), False),
+    ("status", N_("Status"), False),
+    ("scheduled_at", N_("Scheduled"), False),
+    ("published_at", N_("Published"), False),
+    ("reads", N_("Reads"), True),
+    ("likes", N_("Likes"), True),
+    ("comments", N_("Comments"), True),
+    ("shares", N_("Shares"), True),
+    ("engagement", N_("Engagement"), True),
+]
+
+# Endpoints that show one piece, in order of preference (the pieces area defines one).
+PIECE_ENDPOINTS = ("pieces.show", "pieces.detail", "pieces.edit")
+
+
+def piece_url(piece_id: int) -> str | None:
+    for endpoint in PIECE_ENDPOINTS:
+        if endpoint not in current_app.view_functions:
+            continue
+        for arg in ("piece_id", "id"):
+            try:
+                return url_for(endpoint, **{arg: piece_id})
+            except BuildError:
+                continue
+    return None
 
 
 @bp.get("/")
 @requires_role("viewer")
 def index():
-    # Placeholder until this area is built.
-    return render_template("placeholder.html", title=gettext("Posts"))
+    tz_name = str(get_timezone() or current_app.config["CONTENTOPS_TIMEZONE"])
+    errors: dict[str, list[str]] = {}
+    try:
+        filters = postlist.parse_filters(request.args, tz_name)
+    except ValidationError as exc:
+        # Show what is wrong next to the filter and list everything meanwhile.
+        errors = error_fields(exc)
+        filters = postlist.PostFilter()
+    page = postlist.list_posts(db.session, filters)
+    filtered = any(request.args.get(k) for k in (
+        "status", "channel_id", "audience_id", "style_id", "campaign_id", "from", "to", "q"))
+
+    def link(**changes) -> str:
+        return url_for("posts.index",
+                       **postlist.filter_query_args(filters, tz_name, **changes))
+
+    def sort_link(key: str) -> str:
+        current = filters.sort
+        if current.lstrip("-") == key:
+            new = key if current.startswith("-") else "-" + key
+        else:
+            numeric = key in postlist.METRIC_KEYS or key in ("engagement", "scheduled_at",
+                                                            "published_at")
+            new = "-" + key if numeric else key  # big numbers and latest first
+        return link(sort=new, page=None)
+
+    return render_template(
+        "posts/index.html", page=page, filters=filters, errors=errors, args=request.args,
+        columns=COLUMNS, states=POST_STATES, options=postlist.filter_options(db.session),
+        link=link, sort_link=sort_link, piece_url=piece_url, filtered=filtered,
+        title=gettext("Posts"))

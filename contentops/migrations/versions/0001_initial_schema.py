@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 23:54:37.778554
+Create Date: 2026-11-24 00:03:06.883380
 
 """
 from alembic import op
@@ -287,13 +287,14 @@ def upgrade():
     with op.batch_alter_table('posts', schema=None) as batch_op:
         batch_op.create_index('ix_posts_channel_external_id', ['channel_id', 'external_id'], unique=False)
         batch_op.create_index('ix_posts_channel_scheduled_at', ['channel_id', 'scheduled_at'], unique=False)
-        batch_op.create_index('ix_posts_comments', ['comments'], unique=False)
-        batch_op.create_index('ix_posts_likes', ['likes'], unique=False)
+        batch_op.create_index('ix_posts_clicks', ['clicks', 'id'], unique=False)
+        batch_op.create_index('ix_posts_comments', ['comments', 'id'], unique=False)
+        batch_op.create_index('ix_posts_likes', ['likes', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_posts_piece_id'), ['piece_id'], unique=False)
-        batch_op.create_index('ix_posts_published_at', ['published_at'], unique=False)
-        batch_op.create_index('ix_posts_reads', ['reads'], unique=False)
-        batch_op.create_index('ix_posts_scheduled_at', ['scheduled_at'], unique=False)
-        batch_op.create_index('ix_posts_shares', ['shares'], unique=False)
+        batch_op.create_index('ix_posts_published_at', ['published_at', 'id'], unique=False)
+        batch_op.create_index('ix_posts_reads', ['reads', 'id'], unique=False)
+        batch_op.create_index('ix_posts_scheduled_at', ['scheduled_at', 'id'], unique=False)
+        batch_op.create_index('ix_posts_shares', ['shares', 'id'], unique=False)
         batch_op.create_index('ix_posts_status_next_attempt_at', ['status', 'next_attempt_at'], unique=False)
         batch_op.create_index('ix_posts_status_scheduled_at', ['status', 'scheduled_at'], unique=False)
 
@@ -466,6 +467,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_posts_piece_id'))
         batch_op.drop_index('ix_posts_likes')
         batch_op.drop_index('ix_posts_comments')
+        batch_op.drop_index('ix_posts_clicks')
         batch_op.drop_index('ix_posts_channel_scheduled_at')
         batch_op.drop_index('ix_posts_channel_external_id')
 

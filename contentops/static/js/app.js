@@ -14,3 +14,12 @@ window.ContentOps = {
     return { ok: res.ok, status: res.status, data };
   },
 };
+
+// Buttons and links with data-confirm ask before they act (delete, deactivate ...).
+document.addEventListener('click', (event) => {
+  const el = event.target.closest('[data-confirm]');
+  if (el && !window.confirm(el.dataset.confirm)) {
+    event.preventDefault();
+    event.stopPropagation();
+  }
+});

@@ -1,0 +1,116 @@
+"""Demo data: realistic, spread over two months, every state, idempotent, safe to publish."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+
+from contentops.models import (
+    PIECE_STATES,
+    Audience,
+    Campaign,
+    Channel,
+    ContentPiece,
+    PieceRevision,
+    Post,
+    Style,
+)
+from contentops.services import demo
+
+from .conftest import make_app
+
+NOW = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
+
+
+def load(db, **kwargs):
+    summary = demo.load_demo(db.session, secret_key="k" * 32, base_url="http://demo.test",
+                             now=NOW, **kwargs)
+    db.session.commit()
+    return summary
+
+
+def test_demo_data_is_realistic(db):
+    summary = load(db)
+    assert "60 pieces" in summary
+    assert db.session.query(Audience).count() >= 4
+    assert db.session.query(Style).count() >= 4
+    assert db.session.query(Campaign).count() >= 2
+    assert {c.kind for c in db.session.query(Channel)} >= {"webhook"}
+    pieces = db.session.query(ContentPiece).all()
+    assert len(pieces) == 60
+    assert {p.status for p in pieces} >= set(PIECE_STATES) - {"approved"}
+    assert any(p.status == "approved" for p in pieces)
+    assert all(p.audience and p.style for p in pieces)
+    assert db.session.query(PieceRevision).count() == 60
+    posts = db.session.query(Post).all()
+    states = Counter(p.status for p in posts)
+    assert states["published"] >= 20 and states["scheduled"] >= 5
+    assert {"missed", "cancelled", "unscheduled"} <= set(states)
+    months = {p.scheduled_at.astimezone(UTC).month for p in posts if p.scheduled_at}
+    assert {10, 11} <= months
+    this_month = [p for p in posts if p.scheduled_at and p.scheduled_at.month == 11]
+    assert len(this_month) >= 25
+    published = [p for p in posts if p.status == "published"]
+    assert all(p.published_at and p.published_version == p.piece.version for p in published)
+    assert sum(p.reads for p in published) > 0 and any(p.likes for p in published)
+    # Only approved pieces were published, in their approved version (invariant 1).
+    assert all(p.piece.status == "approved" and p.piece.approved_version == p.piece.version
+               for p in published)
+    # Nothing due in the future would be sent off this machine.
+    for post in posts:
+        if post.status == "scheduled" and post.piece.status == "approved":
+            assert post.channel.kind in demo.LOCAL_KINDS
+    assert all(p.scheduled_at is None or p.status != "scheduled" or p.scheduled_at > NOW
+               for p in posts)
+
+
+def test_webhook_secret_is_encrypted_not_stored_plain(db):
+    load(db)
+    channel = db.session.query(Channel).filter_by(kind="webhook").one()
+    assert "secret" not in channel.config and channel.secrets
+
+
+def test_loading_twice_changes_nothing(db):
+    load(db)
+    counts = (db.session.query(ContentPiece).count(), db.session.query(Post).count(),
+              db.session.query(Audience).count(), db.session.query(Channel).count())
+    assert "already" in load(db)
+    assert "not loaded" in load(db, only_if_empty=True)
+    assert counts == (db.session.query(ContentPiece).count(), db.session.query(Post).count(),
+                      db.session.query(Audience).count(), db.session.query(Channel).count())
+
+
+def test_only_if_empty_leaves_a_used_database_alone(db, make_user):
+    db.session.add(ContentPiece(title="mine", author_id=make_user().id))
+    db.session.commit()
+    assert "not loaded" in load(db, only_if_empty=True)
+    assert db.session.query(ContentPiece).count() == 1
+
+
+def test_demo_pages_render(client, make_user, login, db):
+    load(db)
+    login(make_user("admin"))
+    for url in ("/posts/", "/posts/?sort=-reads", "/settings/", "/settings/audiences/",
+                "/settings/styles/", "/settings/campaigns/", "/users/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+    assert "新会员" in client.get("/settings/audiences/").text
+    top = client.get("/api/v1/posts?sort=-reads&per_page=1").get_json()["items"][0]
+    assert top["metrics"]["reads"] > 0 and top["status"] == "published"
+
+
+def test_cli_demo_if_empty(tmp_path):
+    app = make_app(tmp_path)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["init"]).exit_code == 0
+    first = runner.invoke(args=["demo", "--if-empty"])
+    assert first.exit_code == 0 and "Loaded demo data" in first.output
+    second = runner.invoke(args=["demo", "--if-empty"])
+    assert second.exit_code == 0 and "not loaded" in second.output
+    with app.app_context():
+        from contentops.extensions import db
+
+        web = db.session.query(Post).join(Channel).filter(Channel.kind == "web",
+                                                          Post.status == "published").all()
+        assert all(p.external_url == f"http://testserver/p/{p.slug}" for p in web)
+        db.engine.dispose()
