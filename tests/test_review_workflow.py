@@ -316,3 +316,40 @@ def test_claimable_clause_and_queue_on_postgres(tmp_path, pg_url):
         assert claimable_ids() == set()
         _db.session.remove()
         _db.engine.dispose()
+
+
+@pytest.mark.parametrize("state,action", sorted(review.TRANSITIONS))
+def test_every_transition_in_the_table(db, people, state, action):
+    piece = make_piece(people["editor"], channels=[channel("公众号主号", two=True)])
+    # Bring the piece into `state` the way people do.
+    if state in ("in_review", "approved", "changes_requested"):
+        review.submit(db.session, piece, people["editor"], NOW)
+    if state == "approved":
+        review.approve(db.session, piece, people["approver"], NOW)
+    if state == "changes_requested":
+        review.request_changes(db.session, piece, people["approver"], NOW, comment="改")
+    assert piece.status == state
+    actor = people["approver2"] if action in ("approve", "request_changes") else \
+        people["editor"]
+    if action == "submit":
+        review.submit(db.session, piece, actor, NOW)
+    elif action == "withdraw":
+        review.withdraw(db.session, piece, actor, NOW)
+    elif action == "approve":
+        review.approve(db.session, piece, actor, NOW, version=piece.version)
+    elif action == "request_changes":
+        review.request_changes(db.session, piece, actor, NOW, comment="再改")
+    elif action == "reopen":
+        review.reopen(db.session, piece, actor, NOW)
+    else:
+        edit(piece, actor, NOW, body="新的正文")
+    db.session.commit()
+    assert piece.status == review.TRANSITIONS[(state, action)]
+    last = db.session.scalars(select(AuditEvent).where(
+        AuditEvent.object_type == "piece").order_by(AuditEvent.id.desc())).first()
+    if not (state == "draft" and action == "edit"):
+        assert last.action == f"piece.{action}"
+        assert (last.data["from"], last.data["to"]) == (state, piece.status)
+        assert last.data["version"] == piece.version
+    approved_now = piece.status == "approved"
+    assert (piece.approved_version is not None) == approved_now

@@ -593,7 +593,7 @@ class QueueItem:
     second_approval: bool
 
 
-def _queue_pieces(session: Session) -> list[ContentPiece]:
+def _queue_condition() -> ColumnElement[bool]:
     two_channel = exists(select(Post.id).join(Channel, Channel.id == Post.channel_id).where(
         Post.piece_id == ContentPiece.id, Post.status != "cancelled",
         Channel.requires_two_approvals.is_(True)))
@@ -602,8 +602,12 @@ def _queue_pieces(session: Session) -> list[ContentPiece]:
                         Approval.version == ContentPiece.version,
                         Approval.voided_at.is_(None)).scalar_subquery())
     awaiting_second = and_(ContentPiece.status == "approved", two_channel, approvals < 2)
+    return or_(ContentPiece.status == "in_review", awaiting_second)
+
+
+def _queue_pieces(session: Session) -> list[ContentPiece]:
     return list(session.scalars(
-        select(ContentPiece).where(or_(ContentPiece.status == "in_review", awaiting_second))
+        select(ContentPiece).where(_queue_condition())
         .order_by(ContentPiece.submitted_at.asc().nulls_first(), ContentPiece.id)))
 
 
@@ -620,7 +624,8 @@ def review_queue(session: Session, now: datetime) -> list[QueueItem]:
 
 
 def queue_count(session: Session) -> int:
-    return len(_queue_pieces(session)) if session is not None else 0
+    """The navigation badge: one cheap COUNT on every page an approver opens."""
+    return session.scalar(select(func.count(ContentPiece.id)).where(_queue_condition())) or 0
 
 
 # --- external reviewer links ----------------------------------------------------------------

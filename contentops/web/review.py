@@ -205,13 +205,25 @@ def _previews(piece: ContentPiece) -> list[preview_service.Preview]:
     return preview_service.previews(piece, adapters, current_app.config["CONTENTOPS_BASE_URL"])
 
 
+@bp.app_template_global()
+def review_diff(piece: ContentPiece) -> dict[str, Any] | None:
+    """The default comparison on a piece page: approved (or previous) version → current."""
+    if len(review.versions(db.session, piece)) < 2:
+        return None
+    a, b = _diff_pair(piece)
+    return _diff(piece, a, b)
+
+
+@bp.app_template_global()
+def channel_previews(piece: ContentPiece) -> list[preview_service.Preview]:
+    return _previews(piece)
+
+
 @bp.get("/pieces/<int:piece_id>")
 @requires_role("viewer")
 def piece(piece_id: int):
     item = _piece_or_404(piece_id)
-    a, b = _diff_pair(item)
-    return render_template("review/piece.html", title=item.title, piece=item,
-                           diff=_diff(item, a, b), previews=_previews(item))
+    return render_template("review/piece.html", title=item.title, piece=item)
 
 
 @bp.get("/pieces/<int:piece_id>/diff")
