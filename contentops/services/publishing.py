@@ -818,9 +818,12 @@ class Dispatcher:
     def busy(self) -> bool:
         return self._lock.locked()
 
-    def stop(self) -> None:
-        """Stop claiming; let in-flight sends finish and record them."""
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop claiming; let in-flight sends finish and record them (a run in progress
+        drains its in-flight posts and returns), then release the pool."""
         self._stopping.set()
+        if self._lock.acquire(timeout=timeout):
+            self._lock.release()
         self._pool.shutdown(wait=True)
 
     def run(self) -> DispatchStats | None:
@@ -853,7 +856,12 @@ class Dispatcher:
                 if len(jobs) < free:
                     exhausted = True  # nothing more due (or rate-limited) right now
                 for job in jobs:
-                    inflight[self._pool.submit(run_publish, job, self.clock)] = job
+                    # A claimed post that cannot be submitted keeps its lease; the reaper
+                    # and reconcile settle it, so nothing is lost on a racing shutdown.
+                    try:
+                        inflight[self._pool.submit(run_publish, job, self.clock)] = job
+                    except RuntimeError:
+                        log.warning("pool closed; post %s left to the reaper", job.post_id)
             if not inflight:
                 break
             done, _ = wait(list(inflight), timeout=1.0, return_when=FIRST_COMPLETED)
