@@ -126,3 +126,27 @@ def test_users_page_lists_roles_in_chinese(client, make_user, login):
     login(make_user("admin"))
     page = client.get("/users/", headers={"Accept-Language": "zh-CN"})
     assert "管理员" in page.text and "审批人" in page.text
+
+
+def test_api_lists_and_revokes_tokens(client, make_user, db):
+    owner = make_user("editor")
+    first, plain = user_service.create_token(db.session, owner, "ci")
+    second, other_plain = user_service.create_token(db.session, owner, "laptop")
+    stranger, stranger_plain = user_service.create_token(db.session, make_user("viewer"), "s")
+    db.session.commit()
+    headers = {"Authorization": f"Bearer {plain}"}
+    listed = client.get("/api/v1/tokens", headers=headers).get_json()
+    assert [t["name"] for t in listed] == ["ci", "laptop"]
+    assert all("token_hash" not in t and plain not in str(t) for t in listed)
+    # Someone else's token looks like no token at all.
+    foreign = client.delete(f"/api/v1/tokens/{second.id}",
+                            headers={"Authorization": f"Bearer {stranger_plain}"})
+    assert foreign.status_code == 404 and foreign.get_json()["error"]["code"] == "not_found"
+    revoked = client.delete(f"/api/v1/tokens/{second.id}", headers=headers)
+    assert revoked.status_code == 200 and revoked.get_json()["revoked_at"]
+    assert client.get("/api/v1/tokens",
+                      headers={"Authorization": f"Bearer {other_plain}"}).status_code == 401
+    admin_token = user_service.create_token(db.session, make_user("admin"), "a")[1]
+    db.session.commit()
+    assert client.delete(f"/api/v1/tokens/{stranger.id}", headers={
+        "Authorization": f"Bearer {admin_token}"}).status_code == 200

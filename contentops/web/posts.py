@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import get_timezone, gettext
+from flask_login import current_user
 from werkzeug.routing import BuildError
 
 from ..errors import N_, ValidationError
@@ -31,20 +32,33 @@ COLUMNS: list[tuple[str, str, bool]] = [
     ("engagement", N_("Engagement"), True),
 ]
 
-# Endpoints that show one piece, in order of preference (the pieces area defines one).
-PIECE_ENDPOINTS = ("pieces.show", "pieces.detail", "pieces.edit")
+# Pages that show one piece / one post's publishing history, in order of preference. Links
+# appear only when the area exists and the viewer's role may open it.
+PIECE_ENDPOINTS = ("pieces.view", "pieces.show", "pieces.edit")
+POST_ENDPOINTS = ("publishing.detail",)
+
+
+def _link(endpoints: tuple[str, ...], arg: str, value: int) -> str | None:
+    for endpoint in endpoints:
+        view = current_app.view_functions.get(endpoint)
+        if view is None:
+            continue
+        role = getattr(view, "required_role", "admin")
+        if role != "public" and not current_user.has_role(role):
+            continue
+        try:
+            return url_for(endpoint, **{arg: value})
+        except BuildError:
+            continue
+    return None
 
 
 def piece_url(piece_id: int) -> str | None:
-    for endpoint in PIECE_ENDPOINTS:
-        if endpoint not in current_app.view_functions:
-            continue
-        for arg in ("piece_id", "id"):
-            try:
-                return url_for(endpoint, **{arg: piece_id})
-            except BuildError:
-                continue
-    return None
+    return _link(PIECE_ENDPOINTS, "piece_id", piece_id)
+
+
+def post_url(post_id: int) -> str | None:
+    return _link(POST_ENDPOINTS, "post_id", post_id)
 
 
 @bp.get("/")
@@ -79,5 +93,5 @@ def index():
     return render_template(
         "posts/index.html", page=page, filters=filters, errors=errors, args=request.args,
         columns=COLUMNS, states=POST_STATES, options=postlist.filter_options(db.session),
-        link=link, sort_link=sort_link, piece_url=piece_url, filtered=filtered,
+        link=link, sort_link=sort_link, piece_url=piece_url, post_url=post_url, filtered=filtered,
         title=gettext("Posts"))

@@ -1,0 +1,40 @@
+"""/api/v1/tokens: list your API tokens and revoke one (admins may revoke anyone's).
+
+Tokens are created with `contentops token create` or on the API tokens page, where the secret
+is shown once; the API never returns a token's secret.
+"""
+
+from __future__ import annotations
+
+from flask import jsonify
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import ApiToken
+from ..services import users as user_service
+from ..timeutil import isoformat
+from . import api_bp
+from .auth import api_role, api_user
+
+
+def token_dict(token: ApiToken) -> dict:
+    return {"id": token.id, "name": token.name, "prefix": token.prefix,
+            "created_at": isoformat(token.created_at),
+            "last_used_at": isoformat(token.last_used_at),
+            "revoked_at": isoformat(token.revoked_at)}
+
+
+@api_bp.get("/tokens")
+@api_role("viewer")
+def list_tokens():
+    tokens = db.session.scalars(select(ApiToken).where(ApiToken.user_id == api_user().id)
+                                .order_by(ApiToken.id))
+    return jsonify([token_dict(t) for t in tokens])
+
+
+@api_bp.delete("/tokens/<int:token_id>")
+@api_role("viewer")
+def revoke_token(token_id: int):
+    user_service.revoke_token(db.session, token_id, api_user())
+    db.session.commit()
+    return jsonify(token_dict(db.session.get(ApiToken, token_id)))
