@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -151,4 +152,38 @@ def test_best_time_api(client, db, data, make_user, login):
     login(make_user("viewer"))
     r = client.get(f"/api/v1/analytics/best-time?channel_id={data['p1'].channel_id}")
     assert r.status_code == 200
-    assert "suggestion" in r.get_json()
+    assert r.get_json()["suggestion"] is None  # one post per slot: not enough history
+    # Two recent posts at the same local weekday and hour engaging at 50% win.
+    from datetime import timedelta
+
+    from contentops.timeutil import utcnow
+
+    slot = (utcnow() - timedelta(days=7)).replace(hour=7, minute=5)  # 15:05 in Shanghai
+    for weeks in (0, 1):
+        make_post(db.session, title=f"recent {weeks}", published_at=slot - timedelta(weeks=weeks),
+                  reads=100, likes=50)
+    db.session.commit()
+    r = client.get("/api/v1/analytics/best-time?tz=Asia/Shanghai")
+    hint = r.get_json()["suggestion"]
+    assert (hint["weekday"], hint["hour"]) == (slot.astimezone(ZoneInfo(TZ)).weekday(), 15)
+    assert hint["engagement_rate"] == pytest.approx(0.5)
+    assert hint["next_at_local"].endswith("T15:00") and hint["next_at"].endswith("07:00:00Z")
+
+
+def test_demo_history_adds_up_to_the_totals(db):
+    from sqlalchemy import func, select
+
+    from contentops.services import feedback_demo
+
+    post = make_post(db.session, published_at=utc(2026, 11, 20, 3), reads=1234, likes=57,
+                     comments=3, shares=11, clicks=40)
+    db.session.commit()
+    assert feedback_demo.load(db.session, now=NOW) == 1
+    assert feedback_demo.load(db.session, now=NOW) == 0  # safe to run again
+    db.session.commit()
+    sums = db.session.execute(select(*[func.sum(getattr(MetricBucket, m)) for m in
+                                       ("reads", "likes", "comments", "shares", "clicks")])
+                              .where(MetricBucket.post_id == post.id)).one()
+    assert tuple(sums) == (1234, 57, 3, 11, 40)
+    first = db.session.scalar(select(func.min(MetricBucket.hour)))
+    assert first == utc(2026, 11, 20, 3)

@@ -259,3 +259,24 @@ def test_hook_key_page_shows_key_once(client, db, make_user, login):
     r = client.post(f"/api/v1/feedback/hooks/{post.channel_id}", data=body,
                     headers={"X-ContentOps-Signature": fb.sign(body, key)})
     assert r.status_code == 200
+
+
+def test_post_list_shows_a_trend_line(client, db, make_user, login):
+    from contentops.services import feedback as fb
+    from contentops.timeutil import utcnow
+
+    post = make_post(db.session, title="Trending")
+    quiet = make_post(db.session, title="Quiet")
+    db.session.commit()
+    now = utcnow()
+    fb.ingest(db.session, [
+        {"event_id": f"t{d}", "post_id": post.id, "kind": "read", "count": d + 1,
+         "occurred_at": (now - timedelta(days=d)).isoformat()} for d in range(3)], now=now)
+    db.session.commit()
+    assert fb.trends(db.session, [post.id], now=now)[post.id][-3:] == [3, 2, 1]
+    login(make_user("viewer"))
+    html = client.get("/posts/?sort=-reads").get_data(as_text=True)
+    row = html.split(f'data-post="{post.id}"')[1].split("</tr>")[0]
+    assert 'class="co-sparkline"' in row and 'data-values="0,0,0,0,0,0,0,0,0,0,0,3,2,1"' in row
+    quiet_row = html.split(f'data-post="{quiet.id}"')[1].split("</tr>")[0]
+    assert "co-sparkline" not in quiet_row

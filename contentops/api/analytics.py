@@ -6,7 +6,7 @@ from flask import current_app, jsonify, request
 from flask_babel import get_timezone
 
 from ..services import analytics
-from ..timeutil import is_valid_timezone, isoformat, utcnow
+from ..timeutil import is_valid_timezone, isoformat, to_zone, utcnow
 from . import api_bp
 from .auth import api_role
 
@@ -24,5 +24,8 @@ def best_time():
         db.session, channel_id=request.args.get("channel_id", type=int),
         audience_id=request.args.get("audience_id", type=int), tz=tz, now=utcnow())
     if suggestion is not None:
-        suggestion = {**suggestion, "next_at": isoformat(suggestion["next_at"])}
+        local = to_zone(suggestion["next_at"], tz)
+        suggestion = {**suggestion, "next_at": isoformat(suggestion["next_at"]),
+                      # Wall-clock time for a datetime-local form field in that zone.
+                      "next_at_local": local.strftime("%Y-%m-%dT%H:%M")}
     return jsonify({"suggestion": suggestion, "timezone": tz})

@@ -309,6 +309,10 @@ def load_demo(session: Session, only_if_empty: bool = False, *, secret_key: str 
     audit.record(session, MARKER, "demo", None, actor=approver,
                  data={"pieces": pieces, "posts": posts})
     session.flush()
+    # Hourly history behind the totals (charts, sparklines) and a few visitor comments.
+    from . import feedback_demo
+
+    feedback_demo.load(session, now=now)
     counts = {name: session.scalar(select(func.count()).select_from(model)) for name, model in
               (("audiences", audiences[0].__class__), ("styles", styles[0].__class__),
                ("campaigns", campaigns[0].__class__), ("channels", Channel))}

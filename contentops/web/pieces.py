@@ -1,17 +1,335 @@
-"""Content pieces pages."""
+"""Content pieces pages: list with filters, create/edit with live preview, the piece page."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
-from flask_babel import gettext
+import re
+from datetime import datetime, time
+from typing import Any
 
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext, lazy_gettext
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from markupsafe import Markup
+from sqlalchemy import or_, select
+from wtforms import SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional
+
+from ..errors import N_, ValidationError
+from ..extensions import db
+from ..i18n import select_timezone, translate
+from ..models import PIECE_STATES, Audience, Campaign, Channel, ContentPiece, Style, Tag
+from ..rendering import markdown_to_html
 from ..security import requires_role
+from ..services import content as content_service
+from ..timeutil import is_valid_timezone, parse_local, to_zone, utcnow
 
 bp = Blueprint("pieces", __name__, url_prefix="/pieces")
+
+_HEX = re.compile(r"#[0-9a-fA-F]{6}")
+_HTTP_URL = re.compile(r"https?://[^\s\x00-\x1f]+", re.IGNORECASE)
+
+DEFAULT_TIME = time(9, 0)  # a calendar day clicked without an hour starts the morning
+
+
+def _required() -> DataRequired:
+    return DataRequired(message=lazy_gettext("This field is required."))
+
+
+@bp.app_template_filter("markdown")
+def _markdown_filter(text: str | None) -> Markup:
+    # rendering.markdown_to_html sanitises; this is the only place its output is marked safe.
+    return Markup(markdown_to_html(text))
+
+
+@bp.app_template_filter("hexcolor")
+def _hexcolor_filter(value: str | None) -> str:
+    # Colours go into style attributes: anything but #rrggbb could carry CSS.
+    return value if isinstance(value, str) and _HEX.fullmatch(value) else "#6c757d"
+
+
+@bp.app_template_filter("safe_url")
+def _safe_url_filter(value: str | None) -> str | None:
+    # External URLs come from remote services (a webhook reply): only http(s) becomes a link.
+    if isinstance(value, str) and _HTTP_URL.match(value.strip()):
+        return value.strip()
+    return None
+
+
+class PieceForm(FlaskForm):
+    """The fields every piece has; per-channel variant fields are added per request."""
+
+    title = StringField(lazy_gettext("Title"), validators=[
+        _required(),
+        Length(max=content_service.MAX_TITLE,
+               message=lazy_gettext("Use at most 200 characters."))])
+    body = TextAreaField(lazy_gettext("Body (Markdown)"), validators=[
+        _required(),
+        Length(max=content_service.MAX_BODY,
+               message=lazy_gettext("Use at most 100000 characters."))])
+    summary = TextAreaField(lazy_gettext("Summary"), validators=[
+        Optional(), Length(max=content_service.MAX_SUMMARY,
+                           message=lazy_gettext("Use at most 500 characters."))])
+    # Choices are checked by the service (its messages are ours and translated), not WTForms.
+    audience_id = SelectField(lazy_gettext("Audience"), validate_choice=False,
+                              validators=[_required()])
+    style_id = SelectField(lazy_gettext("Style"), validate_choice=False,
+                           validators=[_required()])
+    campaign_id = SelectField(lazy_gettext("Campaign"), validate_choice=False)
+    channel_ids = SelectMultipleField(lazy_gettext("Channels"), validate_choice=False)
+    tags = StringField(lazy_gettext("Tags"), validators=[
+        Length(max=2000, message=lazy_gettext("Use at most 2000 characters."))])
+    scheduled_at = StringField(lazy_gettext("Scheduled time"))
+
+
+def _variant_names(channel_id: int) -> tuple[str, str]:
+    return f"variant_title_{channel_id}", f"variant_body_{channel_id}"
+
+
+def _channels_for(piece: ContentPiece | None) -> list[Channel]:
+    """Active channels, plus switched-off ones the piece already uses."""
+    used = [p.channel_id for p in piece.posts] if piece is not None else []
+    return list(db.session.scalars(
+        select(Channel).where(or_(Channel.active.is_(True), Channel.id.in_(used or [0])))
+        .order_by(Channel.name)))
+
+
+def _build_form(piece: ContentPiece | None, channels: list[Channel], **kwargs: Any) -> PieceForm:
+    attrs: dict[str, Any] = {}
+    for channel in channels:
+        title_name, body_name = _variant_names(channel.id)
+        attrs[title_name] = StringField(lazy_gettext("Title for this channel"), validators=[
+            Length(max=content_service.MAX_TITLE,
+                   message=lazy_gettext("Use at most 200 characters."))])
+        attrs[body_name] = TextAreaField(lazy_gettext("Body for this channel (Markdown)"),
+                                         validators=[Length(
+                                             max=content_service.MAX_BODY,
+                                             message=lazy_gettext(
+                                                 "Use at most 100000 characters."))])
+    form_class = type("PieceFormWithVariants", (PieceForm,), attrs)
+    form = form_class(**kwargs)
+    pick = SelectChoice("", gettext("Choose…"))
+    form.audience_id.choices = [pick] + [
+        SelectChoice(str(a.id), a.name)
+        for a in db.session.scalars(select(Audience).order_by(Audience.name))]
+    form.style_id.choices = [pick] + [
+        SelectChoice(str(s.id), s.name)
+        for s in db.session.scalars(select(Style).order_by(Style.name))]
+    form.campaign_id.choices = [SelectChoice("", gettext("No campaign"))] + [
+        SelectChoice(str(c.id), c.name)
+        for c in db.session.scalars(select(Campaign).order_by(Campaign.name))]
+    form.channel_ids.choices = [SelectChoice(str(c.id), c.name) for c in channels]
+    return form
+
+
+def _local_input(value: datetime | None) -> str:
+    """An aware time as a datetime-local value in the viewer's zone."""
+    local = to_zone(value, select_timezone())
+    return local.strftime("%Y-%m-%dT%H:%M") if local else ""
+
+
+def _prefill_time() -> str:
+    """`?date=YYYY-MM-DD&time=HH:MM[&tz=Zone]` from the calendar; anything malformed is
+    ignored. A calendar shown in another zone than the viewer's gives its zone in `tz`; the
+    field is always in the viewer's zone, so the wall time is converted."""
+    raw_date = request.args.get("date", "")
+    raw_time = request.args.get("time", "")
+    try:
+        day = datetime.strptime(raw_date, "%Y-%m-%d").date()
+    except ValueError:
+        return ""
+    try:
+        at = datetime.strptime(raw_time, "%H:%M").time() if raw_time else DEFAULT_TIME
+    except ValueError:
+        at = DEFAULT_TIME
+    wall = datetime.combine(day, at)
+    zone = request.args.get("tz", "")
+    if zone and zone != select_timezone() and is_valid_timezone(zone):
+        return _local_input(parse_local(wall.isoformat(), zone))
+    return wall.strftime("%Y-%m-%dT%H:%M")
+
+
+def _form_data(form: PieceForm, channels: list[Channel], *, creating: bool,
+               original_time: str, parse_time: bool = True) -> dict[str, Any]:
+    """The form as the service's input (the same shape the JSON API sends)."""
+    data: dict[str, Any] = {
+        "title": form.title.data or "",
+        "body": form.body.data or "",
+        "summary": form.summary.data or "",
+        "audience_id": form.audience_id.data or None,
+        "style_id": form.style_id.data or None,
+        "campaign_id": form.campaign_id.data or None,
+        "channel_ids": list(form.channel_ids.data or []),
+        "tags": form.tags.data or "",
+    }
+    variants: dict[str, dict[str, str]] = {}
+    for channel in channels:
+        title_name, body_name = _variant_names(channel.id)
+        title = form[title_name].data or ""
+        body = form[body_name].data or ""
+        if title.strip() or body.strip():
+            variants[str(channel.id)] = {"title": title, "body": body}
+    data["variants"] = variants
+    raw_time = (form.scheduled_at.data or "").strip()
+    # On edit, an untouched time field is not a request to move anything.
+    if parse_time and raw_time and (creating or raw_time != original_time):
+        data["scheduled_at"] = parse_local(raw_time, select_timezone())
+    return data
+
+
+def _apply_errors(form: PieceForm, exc: ValidationError) -> list[str]:
+    """Put the service's messages next to their fields; return the form-level ones."""
+    loose: list[str] = [gettext("Some fields are not valid.")]
+    for key, messages in exc.fields.items():
+        texts = [translate(m, exc.params) for m in messages]
+        target = key
+        if key.startswith("variants."):
+            parts = key.split(".")
+            name = parts[2] if len(parts) > 2 else "title"
+            target = f"variant_{name}_{parts[1]}"
+        if target in form:
+            existing = [str(e) for e in form[target].errors]
+            form[target].errors = existing + [t for t in texts if t not in existing]
+        else:
+            loose += texts
+    return loose
+
+
+def _editor(piece: ContentPiece | None):
+    creating = piece is None
+    channels = _channels_for(piece)
+    if creating:
+        form = _build_form(None, channels)
+        if request.method == "GET":
+            form.scheduled_at.data = _prefill_time()
+        original_time = ""
+    else:
+        form = _build_form(piece, channels, obj=None)
+        original_time = _local_input(content_service.common_schedule(piece))
+        if request.method == "GET":
+            _fill_from_piece(form, piece, original_time)
+    form_errors: list[str] = []
+    if request.method == "POST":
+        # WTForms checks presence and length; the service checks everything else. Both run,
+        # so the user sees every problem at once, each next to its field.
+        form_ok = form.validate()
+        time_error = None
+        try:
+            data = _form_data(form, channels, creating=creating, original_time=original_time)
+        except ValueError:
+            data = _form_data(form, channels, creating=creating, original_time=original_time,
+                              parse_time=False)
+            time_error = N_("Enter a date and time.")
+        try:
+            if creating:
+                result = content_service.create_piece(db.session, data, author=current_user,
+                                                      now=utcnow())
+            else:
+                result = content_service.update_piece(db.session, piece, data,
+                                                      actor=current_user, now=utcnow())
+            if time_error or not form_ok:
+                raise ValidationError({"scheduled_at": [time_error]} if time_error else {})
+        except ValidationError as exc:
+            db.session.rollback()
+            if time_error:
+                exc.fields.setdefault("scheduled_at", [time_error])
+            form_errors = _apply_errors(form, exc)
+        else:
+            db.session.commit()
+            for finding in result.warnings:
+                flash(translate(finding.message, dict(finding.params)), "warning")
+            if creating:
+                flash(gettext("The piece was created as a draft."), "success")
+            elif result.new_version:
+                flash(gettext("Saved as version %(version)d.", version=result.piece.version),
+                      "success")
+            else:
+                flash(gettext("Your changes were saved."), "success")
+            return redirect(url_for("pieces.view", piece_id=result.piece.id))
+    status = 422 if request.method == "POST" else 200
+    return render_template(
+        "pieces/edit.html", form=form, piece=piece, channels=channels,
+        variant_names=_variant_names, form_errors=form_errors,
+        timezone=select_timezone(), title=gettext("New piece") if creating
+        else gettext("Edit piece")), status
+
+
+def _fill_from_piece(form: PieceForm, piece: ContentPiece, when: str) -> None:
+    form.title.data = piece.title
+    form.body.data = piece.body
+    form.summary.data = piece.summary
+    form.audience_id.data = str(piece.audience_id or "")
+    form.style_id.data = str(piece.style_id or "")
+    form.campaign_id.data = str(piece.campaign_id or "")
+    form.channel_ids.data = [str(p.channel_id) for p in piece.posts if p.status != "cancelled"]
+    form.tags.data = ", ".join(t.name for t in piece.tags)
+    form.scheduled_at.data = when
+    for post in piece.posts:
+        title_name, body_name = _variant_names(post.channel_id)
+        if title_name in form:
+            form[title_name].data = post.title_override or ""
+            form[body_name].data = post.body_override or ""
 
 
 @bp.get("/")
 @requires_role("viewer")
 def index():
-    # Placeholder until this area is built.
-    return render_template("placeholder.html", title=gettext("Content pieces"))
+    filters = content_service.parse_filters(request.args, strict=False)
+    page, per_page = content_service.parse_page(request.args, strict=False)
+    items, total = content_service.list_pieces(db.session, filters, page=page,
+                                               per_page=per_page)
+    pages = max(1, -(-total // per_page))
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    filtering = any(v for k, v in args.items() if k not in ("per_page",))
+    return render_template(
+        "pieces/index.html", items=items, total=total, page=page, pages=pages, args=args,
+        filters=filters, filtering=filtering, states=PIECE_STATES,
+        audiences=db.session.scalars(select(Audience).order_by(Audience.name)).all(),
+        styles=db.session.scalars(select(Style).order_by(Style.name)).all(),
+        campaigns=db.session.scalars(select(Campaign).order_by(Campaign.name)).all(),
+        channels=db.session.scalars(select(Channel).order_by(Channel.name)).all(),
+        tags=db.session.scalars(select(Tag).order_by(Tag.name).limit(200)).all(),
+        title=gettext("Content pieces"))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires_role("editor")
+def new():
+    return _editor(None)
+
+
+@bp.route("/<int:piece_id>/edit", methods=["GET", "POST"])
+@requires_role("editor")
+def edit(piece_id: int):
+    piece = db.session.get(ContentPiece, piece_id)
+    if piece is None:
+        abort(404)
+    return _editor(piece)
+
+
+@bp.get("/<int:piece_id>")
+@requires_role("viewer")
+def view(piece_id: int):
+    piece = db.session.get(ContentPiece, piece_id)
+    if piece is None:
+        abort(404)
+    return render_template(
+        "pieces/view.html", piece=piece, body_html=markdown_to_html(piece.body),
+        variant_html={p.id: markdown_to_html(p.body_override) for p in piece.posts
+                      if p.body_override},
+        title=piece.title)
+
+
+@bp.post("/preview")
+@requires_role("editor")
+def preview():
+    """Server-rendered Markdown for the editor's live preview: the same renderer as
+    everywhere else, so what the editor sees is what gets published."""
+    payload = request.get_json(silent=True)
+    body = payload.get("body") if isinstance(payload, dict) else request.form.get("body")
+    if not isinstance(body, str):
+        body = ""
+    if len(body) > content_service.MAX_BODY:
+        return jsonify({"html": "", "error": gettext("Use at most 100000 characters.")}), 422
+    return jsonify({"html": markdown_to_html(body)})

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 00:03:06.883380
+Create Date: 2026-11-24 00:41:44.437814
 
 """
 from alembic import op
@@ -236,6 +236,7 @@ def upgrade():
     sa.Column('title', sa.String(length=200), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('summary', sa.String(length=500), nullable=False),
+    sa.Column('variants', sa.JSON(), nullable=False),
     sa.Column('author_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['author_id'], ['users.id'], name=op.f('fk_piece_revisions_author_id_users'), ondelete='SET NULL'),

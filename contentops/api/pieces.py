@@ -1,0 +1,59 @@
+"""Content pieces in the JSON API: POST/GET /pieces, GET/PATCH /pieces/<id> (DESIGN.md §6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify, request
+
+from ..channels.base import Finding
+from ..extensions import db
+from ..i18n import translate
+from ..services import content as content_service
+from ..timeutil import utcnow
+from . import api_bp, json_body
+from .auth import api_role, api_user
+
+
+def _warnings(findings: list[Finding]) -> list[dict[str, Any]]:
+    return [{"code": f.code, "message": translate(f.message, dict(f.params))} for f in findings]
+
+
+@api_bp.get("/pieces")
+@api_role("viewer")
+def list_pieces():
+    filters = content_service.parse_filters(request.args, strict=True)
+    page, per_page = content_service.parse_page(request.args, strict=True)
+    items, total = content_service.list_pieces(db.session, filters, page=page,
+                                               per_page=per_page)
+    return jsonify({"items": [content_service.piece_summary_dict(p) for p in items],
+                    "total": total, "page": page, "per_page": per_page})
+
+
+@api_bp.post("/pieces")
+@api_role("editor")
+def create_piece():
+    result = content_service.create_piece(db.session, json_body(), author=api_user(),
+                                          now=utcnow())
+    db.session.commit()
+    body = content_service.piece_dict(result.piece)
+    body["warnings"] = _warnings(result.warnings)
+    return jsonify(body), 201
+
+
+@api_bp.get("/pieces/<int:piece_id>")
+@api_role("viewer")
+def get_piece(piece_id: int):
+    return jsonify(content_service.piece_dict(content_service.get_piece(db.session, piece_id)))
+
+
+@api_bp.patch("/pieces/<int:piece_id>")
+@api_role("editor")
+def update_piece(piece_id: int):
+    piece = content_service.get_piece(db.session, piece_id)
+    result = content_service.update_piece(db.session, piece, json_body(), actor=api_user(),
+                                          now=utcnow())
+    db.session.commit()
+    body = content_service.piece_dict(result.piece)
+    body["warnings"] = _warnings(result.warnings)
+    return jsonify(body)
