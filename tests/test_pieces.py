@@ -526,3 +526,42 @@ def test_pieces_on_postgres(tmp_path, pg_url):
             _db.session.remove()
             _db.drop_all()
             _db.engine.dispose()
+
+
+def test_a_stale_edit_is_refused_and_changes_nothing(app, db, t, editor, make_user, login):
+    piece = _create(db, t, editor)
+    client = login(editor)
+    page = client.get(f"/pieces/{piece.id}/edit").text
+    assert 'name="version" type="hidden" value="1"' in page
+    # Someone else saves version 2 meanwhile.
+    content_service.update_piece(db.session, piece, {"body": "Their text"},
+                                 actor=make_user("editor"), now=NOW)
+    db.session.commit()
+    response = client.post(f"/pieces/{piece.id}/edit",
+                           data=_form(t, body="My text", version="1"))
+    assert response.status_code == 409
+    assert "version 2" in response.text and "My text" in response.text
+    db.session.refresh(piece)
+    assert piece.body == "Their text" and piece.version == 2
+    ok = client.post(f"/pieces/{piece.id}/edit", data=_form(t, body="My text", version="2"))
+    assert ok.status_code == 302
+
+
+def test_api_patch_version_precondition(db, t, api):
+    client = api("editor")
+    created = client.post("/api/v1/pieces", json=piece_data(t)).get_json()
+    url = f"/api/v1/pieces/{created['id']}"
+    assert client.patch(url, json={"body": "v2", "version": 1}).status_code == 200
+    stale = client.patch(url, json={"body": "v3", "version": 1})
+    assert stale.status_code == 409
+    assert stale.get_json()["error"]["code"] == "stale_version"
+    assert client.patch(url, json={"version": "2"}).status_code == 422
+    assert client.get(url).get_json()["body"] == "v2"
+
+
+def test_only_mine_filter(app, db, t, editor, make_user, login):
+    _create(db, t, editor, title="Mine")
+    _create(db, t, make_user("editor"), title="Theirs")
+    client = login(editor)
+    page = client.get("/pieces/?mine=1").text
+    assert "Mine" in page and "Theirs" not in page

@@ -7,6 +7,7 @@ from typing import Any
 from flask import jsonify, request
 
 from ..channels.base import Finding
+from ..errors import N_, ValidationError
 from ..extensions import db
 from ..i18n import translate
 from ..services import content as content_service
@@ -51,8 +52,13 @@ def get_piece(piece_id: int):
 @api_role("editor")
 def update_piece(piece_id: int):
     piece = content_service.get_piece(db.session, piece_id)
-    result = content_service.update_piece(db.session, piece, json_body(), actor=api_user(),
-                                          now=utcnow())
+    data = dict(json_body())
+    # Optional precondition: the version the client last saw (409 stale_version otherwise).
+    expected = data.pop("version", None)
+    if expected is not None and (isinstance(expected, bool) or not isinstance(expected, int)):
+        raise ValidationError({"version": [N_("Enter a whole number.")]})
+    result = content_service.update_piece(db.session, piece, data, actor=api_user(),
+                                          now=utcnow(), expected_version=expected)
     db.session.commit()
     body = content_service.piece_dict(result.piece)
     body["warnings"] = _warnings(result.warnings)

@@ -19,7 +19,7 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..channels.base import Finding
-from ..errors import N_, NotFound, ValidationError
+from ..errors import N_, DomainError, NotFound, ValidationError
 from ..models import (
     PIECE_STATES,
     Audience,
@@ -43,7 +43,7 @@ MAX_BODY = 100_000
 MAX_TAG = 50
 MAX_TAGS = 20
 MAX_CHANNELS = 50
-MAX_PER_PAGE = 100
+MAX_PER_PAGE = 200
 
 # Keys a client may send; anything else is refused so a typo ("tilte") is not silently lost.
 WRITABLE = ("title", "body", "summary", "audience_id", "style_id", "campaign_id",
@@ -427,8 +427,18 @@ def create_piece(session: Session, data: Mapping[str, Any], *, author: User,
 
 
 def update_piece(session: Session, piece: ContentPiece, data: Mapping[str, Any], *,
-                 actor: User, now: datetime) -> SaveResult:
-    """Change only the fields given. A change readers would see makes a new version."""
+                 actor: User, now: datetime, expected_version: int | None = None
+                 ) -> SaveResult:
+    """Change only the fields given. A change readers would see makes a new version.
+
+    `expected_version` is the version the editor started from: if someone saved another
+    since, nothing is changed, so one person's edit never silently overwrites another's.
+    """
+    if expected_version is not None and expected_version != piece.version:
+        raise DomainError(
+            N_("Someone saved version %(version)d of this piece while you were editing. "
+               "Nothing was changed: reload it, then make your changes again."),
+            {"version": piece.version}, code="stale_version")
     clean = _validate(session, data, piece)
     before = _snapshot(piece)
     changed: set[str] = set()
@@ -544,7 +554,7 @@ def parse_page(args: Mapping[str, Any], *, strict: bool, default_per_page: int =
             continue
         ident = _int_id(raw)
         if ident is None or ident > high:
-            errors[name] = [N_("Enter a whole number from 1 to 100.") if name == "per_page"
+            errors[name] = [N_("Enter a whole number from 1 to 200.") if name == "per_page"
                             else N_("Enter a whole number of at least 1.")]
         else:
             values[name] = ident

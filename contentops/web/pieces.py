@@ -12,13 +12,13 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 from sqlalchemy import or_, select
-from wtforms import SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
-from ..errors import N_, ValidationError
+from ..errors import N_, DomainError, ValidationError
 from ..extensions import db
-from ..i18n import select_timezone, translate
+from ..i18n import error_message, select_timezone, translate
 from ..models import PIECE_STATES, Audience, Campaign, Channel, ContentPiece, Style, Tag
 from ..rendering import markdown_to_html
 from ..security import requires_role
@@ -81,6 +81,8 @@ class PieceForm(FlaskForm):
     tags = StringField(lazy_gettext("Tags"), validators=[
         Length(max=2000, message=lazy_gettext("Use at most 2000 characters."))])
     scheduled_at = StringField(lazy_gettext("Scheduled time"))
+    # The version the editor started from, so a concurrent save is noticed, not overwritten.
+    version = HiddenField()
 
 
 def _variant_names(channel_id: int) -> tuple[str, str]:
@@ -210,6 +212,7 @@ def _editor(piece: ContentPiece | None):
         if request.method == "GET":
             _fill_from_piece(form, piece, original_time)
     form_errors: list[str] = []
+    status: int | None = None
     if request.method == "POST":
         # WTForms checks presence and length; the service checks everything else. Both run,
         # so the user sees every problem at once, each next to its field.
@@ -226,8 +229,10 @@ def _editor(piece: ContentPiece | None):
                 result = content_service.create_piece(db.session, data, author=current_user,
                                                       now=utcnow())
             else:
-                result = content_service.update_piece(db.session, piece, data,
-                                                      actor=current_user, now=utcnow())
+                started = form.version.data
+                result = content_service.update_piece(
+                    db.session, piece, data, actor=current_user, now=utcnow(),
+                    expected_version=int(started) if (started or "").isdigit() else None)
             if time_error or not form_ok:
                 raise ValidationError({"scheduled_at": [time_error]} if time_error else {})
         except ValidationError as exc:
@@ -235,6 +240,10 @@ def _editor(piece: ContentPiece | None):
             if time_error:
                 exc.fields.setdefault("scheduled_at", [time_error])
             form_errors = _apply_errors(form, exc)
+        except DomainError as exc:
+            db.session.rollback()
+            form_errors = [error_message(exc)]
+            status = 409
         else:
             db.session.commit()
             for finding in result.warnings:
@@ -247,7 +256,8 @@ def _editor(piece: ContentPiece | None):
             else:
                 flash(gettext("Your changes were saved."), "success")
             return redirect(url_for("pieces.view", piece_id=result.piece.id))
-    status = 422 if request.method == "POST" else 200
+    if status is None:
+        status = 422 if request.method == "POST" else 200
     return render_template(
         "pieces/edit.html", form=form, piece=piece, channels=channels,
         variant_names=_variant_names, form_errors=form_errors,
@@ -265,6 +275,7 @@ def _fill_from_piece(form: PieceForm, piece: ContentPiece, when: str) -> None:
     form.channel_ids.data = [str(p.channel_id) for p in piece.posts if p.status != "cancelled"]
     form.tags.data = ", ".join(t.name for t in piece.tags)
     form.scheduled_at.data = when
+    form.version.data = str(piece.version)
     for post in piece.posts:
         title_name, body_name = _variant_names(post.channel_id)
         if title_name in form:
@@ -276,6 +287,8 @@ def _fill_from_piece(form: PieceForm, piece: ContentPiece, when: str) -> None:
 @requires_role("viewer")
 def index():
     filters = content_service.parse_filters(request.args, strict=False)
+    if request.args.get("mine"):
+        filters.author_id = current_user.id
     page, per_page = content_service.parse_page(request.args, strict=False)
     items, total = content_service.list_pieces(db.session, filters, page=page,
                                                per_page=per_page)
