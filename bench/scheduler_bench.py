@@ -173,7 +173,9 @@ class Env:
             for start in range(0, len(posts), 5000):
                 db.session.execute(insert(Post), posts[start:start + 5000])
             db.session.commit()
-            ids = list(db.session.scalars(select(Post.id).where(Post.piece_id.in_(piece_ids))))
+            ids = list(db.session.scalars(
+                select(Post.id).join(ContentPiece, ContentPiece.id == Post.piece_id)
+                .where(ContentPiece.title.like(f"bench {marker} %"))))
             db.session.remove()
             return ids
 
