@@ -189,3 +189,12 @@ def test_robot_channel_limits_come_from_the_adapter(db, ids):
                                               channels=[robot, web], **ids))
     assert [(f.code, f.severity) for f in both if f.params.get("channel")] == [
         ("text_too_long_shortened", "warning")]
+
+
+def test_checks_use_the_defaults_without_writing(db, ids):
+    from contentops.models.review import ComplianceTerm
+
+    findings = compliance.check(db.session, Draft(title="最佳选择", body="", **ids))
+    assert [f.params["term"] for f in findings if f.code == "ad_law_term"] == ["最佳"]
+    assert not db.session.new
+    assert db.session.scalars(select(ComplianceTerm)).all() == []

@@ -122,3 +122,26 @@ def test_a_failed_form_echoes_payloads_safely(app, db, make_user, login):
             f"variant_title_{t.web.id}": payload, f"variant_body_{t.web.id}": payload})
         assert response.status_code == 422
         assert_no_active_content(response.text, f"form echo {payload!r}")
+
+
+def test_rendering_keeps_useful_markdown_and_strips_the_rest():
+    html = markdown_to_html(
+        "# Title\n\n**b** *i* ~~s~~ `c`\n\n3. x\n4. y\n\n| l | r |\n|:--|--:|\n| 1 | 2 |\n\n"
+        "```python extra words\nprint(1)\n```\n\n![alt](https://img.example/a.png)\n\n"
+        "[link](https://example.com \"t\")")
+    for fragment in ("<h1>Title</h1>", "<strong>b</strong>", "<em>i</em>", "<s>s</s>",
+                     "<code>c</code>", '<ol start="3">', 'style="text-align:left"',
+                     'style="text-align:right"', 'class="language-python"',
+                     'referrerpolicy="no-referrer"', 'loading="lazy"',
+                     'rel="noopener noreferrer nofollow ugc"', 'title="t"'):
+        assert fragment in html, fragment
+    # Attribute values outside the allow-list are dropped, even from raw HTML.
+    cleaned = sanitize_html('<code class="language-js position-fixed">x</code>'
+                            '<td style="color:red">y</td><span class="btn">z</span>'
+                            '<img src="https://a/b.png" width="100%" onerror="x()">')
+    assert "position-fixed" not in cleaned and "color:red" not in cleaned
+    assert 'class="btn"' not in cleaned and "100%" not in cleaned and "onerror" not in cleaned
+    # Bidi overrides and control characters never reach a page.
+    assert "\u202e" not in markdown_to_html("a\u202eb") and "\x07" not in markdown_to_html("\x07")
+    # Very long input is cut, not allowed to stall a page.
+    assert len(markdown_to_html("x" * 300_000)) < 210_000

@@ -298,3 +298,11 @@ def test_api_refuses_bad_filters_and_anonymous_calls(client, token):
     assert client.get("/api/v1/posts").status_code == 401
     zh = client.get("/api/v1/posts?sort=x", headers={**token, "Accept-Language": "zh-CN"})
     assert zh.get_json()["error"]["fields"]["sort"][0] != "Sort by one of the columns."
+
+
+def test_titles_link_to_the_piece_page(client, make_user, login, data):
+    login(make_user("viewer"))
+    post = data["posts"][0]
+    html = client.get(f"/posts/?q={post.piece.title}").text
+    assert f'href="/pieces/{post.piece_id}"' in html
+    assert client.get(f"/pieces/{post.piece_id}").status_code == 200

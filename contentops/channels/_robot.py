@@ -285,7 +285,7 @@ class RobotAdapter(ChannelAdapter):
 
     def endpoint(self, body: bytes) -> tuple[str, bytes]:
         """The URL to POST to and the final body (signing may change either)."""
-        return str(self.config["webhook_url"]), body
+        return str(self.setting("webhook_url")), body
 
     def reply_code(self, reply: dict[str, Any]) -> tuple[int, str]:
         code = reply.get("errcode", reply.get("code", 0))

@@ -150,6 +150,8 @@ class ChannelAdapter(ABC):
     label: ClassVar[str]  # msgid, e.g. N_("WeCom group robot")
     config_fields: ClassVar[tuple[ConfigField, ...]] = ()
     capabilities: ClassVar[Capabilities] = Capabilities()
+    # Sends to people on recipient lists (per channel / per audience) rather than a group.
+    uses_recipients: ClassVar[bool] = False
 
     def __init__(self, config: Mapping[str, Any], *, http: Any = None,
                  channel_id: int | None = None, channel_name: str = "",
@@ -161,6 +163,16 @@ class ChannelAdapter(ABC):
         self.channel_name = channel_name
         # Instance key for links the app must later trust (click tracking); from build_adapter.
         self.signing_key = signing_key
+
+    def setting(self, name: str) -> Any:
+        """A required setting, or a readable permanent error when it is missing (e.g. secrets
+        that can no longer be decrypted after the secret key changed)."""
+        value = self.config.get(name)
+        if value in (None, ""):
+            raise PermanentError(N_("The channel's settings are incomplete (%(field)s is "
+                                    "missing); open the channel settings and enter it."),
+                                 {"field": name}, detail=f"missing setting {name}")
+        return value
 
     def validate(self, post: OutgoingPost) -> list[Finding]:
         """Limits and required fields, checked at submit time and again before sending."""

@@ -92,9 +92,9 @@ class DingTalkRobotAdapter(RobotAdapter):
         return self.config.get("msgtype") or "markdown"
 
     def endpoint(self, body: bytes) -> tuple[str, bytes]:
-        url = str(self.config["webhook_url"])
+        url = str(self.setting("webhook_url"))
         timestamp = int(self.clock() * 1000)
-        secret = str(self.config.get("secret") or "")
+        secret = str(self.setting("secret"))
         sep = "&" if "?" in url else "?"
         return f"{url}{sep}timestamp={timestamp}&sign={sign(secret, timestamp)}", body
 

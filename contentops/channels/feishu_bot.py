@@ -92,7 +92,7 @@ class FeishuBotAdapter(RobotAdapter):
 
     def endpoint(self, body: bytes) -> tuple[str, bytes]:
         # The signature goes into the body; send() hands us the unsigned body.
-        return str(self.config["webhook_url"]), body
+        return str(self.setting("webhook_url")), body
 
     def payload(self, post: OutgoingPost) -> dict[str, Any]:
         return self._signed(self.render(post))
@@ -100,7 +100,7 @@ class FeishuBotAdapter(RobotAdapter):
     def _signed(self, payload: dict[str, Any]) -> dict[str, Any]:
         timestamp = int(self.clock())
         return {"timestamp": str(timestamp),
-                "sign": sign(str(self.config.get("secret") or ""), timestamp), **payload}
+                "sign": sign(str(self.setting("secret")), timestamp), **payload}
 
     def test_payload(self) -> dict[str, Any]:
         return self._signed({"msg_type": "text",

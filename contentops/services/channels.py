@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -10,13 +11,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..channels import secrets as channel_secrets
-from ..channels.base import ChannelAdapter, ConfigField
+from ..channels.base import ChannelAdapter, ConfigField, Finding, OutgoingPost
+from ..channels.base import Recipient as RecipientData
 from ..channels.registry import adapter_class, kinds
 from ..errors import N_, ValidationError
-from ..models import Channel, User
+from ..models import Channel, ContentPiece, Post, User
 from ..timeutil import is_valid_timezone
 from . import audit
 
+log = logging.getLogger(__name__)
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 # Channel columns settable through forms and the API, with their integer bounds.
@@ -203,7 +206,7 @@ def update_channel(session: Session, channel: Channel, data: dict[str, Any], *,
     settings, errors = _validate_settings(session, data, channel)
     plain, secret = channel.config, None
     if "config" in data:
-        old_secrets = channel_secrets.decrypt(channel.secrets, secret_key)
+        old_secrets = readable_secrets(channel, secret_key)
         plain, secret, config_errors = validate_config(channel.kind, data["config"],
                                                        old_secrets)
         errors.update(config_errors)
@@ -219,20 +222,118 @@ def update_channel(session: Session, channel: Channel, data: dict[str, Any], *,
     return channel
 
 
+def readable_secrets(channel: Channel, secret_key: str) -> dict[str, Any]:
+    """The channel's decrypted secrets; {} when they were encrypted with another secret key
+    (the key changed): the settings page then asks for them again instead of failing."""
+    try:
+        return channel_secrets.decrypt(channel.secrets, secret_key)
+    except ValueError:
+        log.warning("channel %s: stored secrets cannot be decrypted with this secret key",
+                    channel.id)
+        return {}
+
+
 def full_config(channel: Channel, secret_key: str) -> dict[str, Any]:
     """Plain and decrypted secret settings together, for the adapter only."""
-    return {**(channel.config or {}), **channel_secrets.decrypt(channel.secrets, secret_key)}
+    return {**(channel.config or {}), **readable_secrets(channel, secret_key)}
 
 
 def secret_fields_set(channel: Channel, secret_key: str) -> list[str]:
     """Names of secret fields that have a value (to show "set" without showing it)."""
-    return sorted(channel_secrets.decrypt(channel.secrets, secret_key))
+    return sorted(readable_secrets(channel, secret_key))
 
 
 def build_adapter(channel: Channel, secret_key: str, http: Any = None) -> ChannelAdapter:
+    from .tracking import tracking_key
+
     cls = adapter_class(channel.kind)
     return cls(full_config(channel, secret_key), http=http, channel_id=channel.id,
-               channel_name=channel.name)
+               channel_name=channel.name, signing_key=tracking_key(secret_key))
+
+
+def public_url_for(session: Session, post: Post, base_url: str) -> str | None:
+    """The address of the piece's page on a web channel (for "read more" links): the post's
+    own if it is a web post, else a sibling web post's. None when the piece has no web page."""
+    candidates = [post] + [p for p in post.piece.posts if p.id != post.id]
+    for candidate in candidates:
+        if candidate.channel.kind != "web" or candidate.status == "cancelled":
+            continue
+        if candidate.external_url:
+            return candidate.external_url
+        if candidate.slug:
+            return f"{base_url.rstrip('/')}/p/{candidate.slug}"
+    return None
+
+
+def outgoing_post(session: Session, post: Post, *, base_url: str,
+                  resolve_recipients: bool = True) -> OutgoingPost:
+    """Everything an adapter needs, as plain data, built right before sending (so a list
+    channel's recipients reflect unsubscribes up to this moment)."""
+    piece = post.piece
+    channel = post.channel
+    recipients: tuple[RecipientData, ...] = ()
+    if resolve_recipients and adapter_class(channel.kind).uses_recipients:
+        from .recipients import resolve
+
+        recipients = resolve(session, channel, piece.audience_id)
+    return OutgoingPost(
+        post_id=post.id, piece_id=piece.id, version=piece.version, title=post.title,
+        body_markdown=post.body or "", summary=piece.summary or "",
+        audience=piece.audience.name if piece.audience else None,
+        style=piece.style.name if piece.style else None,
+        campaign=piece.campaign.name if piece.campaign else None,
+        tags=tuple(t.name for t in piece.tags), scheduled_at=post.scheduled_at,
+        channel_id=channel.id, channel_name=channel.name,
+        public_url=public_url_for(session, post, base_url), base_url=base_url.rstrip("/"),
+        recipients=recipients)
+
+
+def validate_post(session: Session, post: Post, *, secret_key: str, base_url: str
+                  ) -> list[Finding]:
+    """The channel's limits and required fields for this post (submit time and dispatch)."""
+    adapter = build_adapter(post.channel, secret_key)
+    return adapter.validate(outgoing_post(session, post, base_url=base_url,
+                                          resolve_recipients=False))
+
+
+def validate_text(channel: Channel, *, title: str, body: str, summary: str = "",
+                  secret_key: str, public_url: str | None = None) -> list[Finding]:
+    """Limits for text not saved yet (the piece editor's live checks)."""
+    adapter = build_adapter(channel, secret_key)
+    return adapter.validate(OutgoingPost(post_id=0, piece_id=0, version=0, title=title,
+                                         body_markdown=body, summary=summary,
+                                         channel_id=channel.id, channel_name=channel.name,
+                                         public_url=public_url))
+
+
+SAMPLE_TITLE = "ContentOps 预览：双11 会员专享"
+SAMPLE_BODY = ("这是一条**预览**消息，用来检查这个渠道的排版。\n\n"
+               "- 满 300 减 50\n- 会员包邮\n\n[活动详情](https://example.com/)")
+
+
+def check_connection(channel: Channel, *, secret_key: str, http: Any = None) -> str:
+    """msgid on success; raises TransientError/PermanentError with a readable reason."""
+    return build_adapter(channel, secret_key, http).test_connection()
+
+
+def send_preview(session: Session, channel: Channel, *, secret_key: str, base_url: str,
+                 piece: ContentPiece | None = None, to: str | None = None,
+                 http: Any = None, actor: User | None = None) -> None:
+    """Send a piece (or a sample text) to the channel, marked as a preview. Post states are
+    untouched; for e-mail only `to` receives it."""
+    if piece is not None:
+        outgoing = OutgoingPost(
+            post_id=0, piece_id=piece.id, version=piece.version, title=piece.title,
+            body_markdown=piece.body or "", summary=piece.summary or "",
+            channel_id=channel.id, channel_name=channel.name, base_url=base_url, preview=True)
+    else:
+        outgoing = OutgoingPost(post_id=0, piece_id=0, version=0, title=SAMPLE_TITLE,
+                                body_markdown=SAMPLE_BODY, channel_id=channel.id,
+                                channel_name=channel.name, base_url=base_url, preview=True)
+    adapter = build_adapter(channel, secret_key, http)
+    adapter.send_preview(outgoing, to)
+    audit.record(session, "channel.preview_sent", "channel", channel.id, actor=actor,
+                 data={"piece_id": piece.id if piece else None})
 
 
 def channel_dict(channel: Channel) -> dict[str, Any]:

@@ -104,8 +104,8 @@ CLOSINGS = ["有问题随时在群里喊我们。", "名额有限，先到先得
 # Channels the demo creates, by kind; only kinds this installation has are used.
 CHANNELS = [
     ("品牌博客", "web", "#198754", {}),
-    ("朋友圈", "manual", "#fd7e14", {"deadline_hours": 4}),
-    ("宝妈 1 群", "manual", "#d63384", {"deadline_hours": 2}),
+    ("朋友圈", "manual", "#fd7e14", {"deadline_hours": 24}),
+    ("宝妈 1 群", "manual", "#d63384", {"deadline_hours": 48}),
     ("CRM Webhook", "webhook", "#0d6efd",
      {"url": "https://hooks.example.com/contentops/demo", "timeout_s": 10}),
 ]
@@ -344,7 +344,9 @@ def _post_state(post: Post, piece: ContentPiece, channel: Channel, when: datetim
         post.attempt_count = 1
         post.last_error = "The receiver refused the post (HTTP 400)."
         return
-    if channel.kind == "manual" and now - when < timedelta(days=2):
+    deadline = timedelta(hours=int((channel.config or {}).get("deadline_hours") or 24))
+    if channel.kind == "manual" and now - when < deadline:
+        # Handed to people who have not confirmed yet, still within the channel's deadline.
         post.status = "awaiting_staff"
         return
     post.status = "published"

@@ -46,11 +46,12 @@ def register_web(app: Flask) -> None:
         publishing,
         review,
         settings,
+        tracking,
         users,
     )
 
     for module in (auth, pieces, review, calendar, posts, analytics, settings, channels,
-                   users, publishing, public, feedback, notifications):
+                   users, publishing, public, feedback, notifications, tracking):
         app.register_blueprint(module.bp)
 
     login_manager.login_view = "auth.login"
