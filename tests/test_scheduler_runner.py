@@ -162,7 +162,9 @@ def test_scheduler_killed_mid_burst_loses_and_duplicates_nothing(app, db, author
         assert len(recv.effects) == n
         assert len(counts) == n
         resent = sum(c - 1 for c in counts.values())
-        assert resent <= 8, resent  # at most the sends in flight at the kill
+        # Only posts claimed at the moment of the kill can be re-sent: at most two per
+        # worker (8 workers) are claimed at a time, sent or not yet recorded.
+        assert resent <= 16, resent
         db.session.expire_all()
         keys = {publishing.idempotency_key(db.session.get(Post, i)) for i in ids}
         assert set(counts) == keys
