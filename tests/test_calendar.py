@@ -55,7 +55,7 @@ def test_feed_returns_posts_in_range_with_offset_colour_and_props(db, plan):
     event = events[0]
     assert event["start"] == "2027-02-03T09:00:00+08:00"
     assert event["title"] == "双11 预热"
-    assert event["backgroundColor"] == "#07c160"
+    assert event["color"] == "#07c160" and event["textColor"] == "#ffffff"
     props = event["extendedProps"]
     assert props["status"] == "scheduled"
     assert props["channel"]["name"] == "公众号"
@@ -129,10 +129,10 @@ def test_conflicts_same_channel_and_audience_within_window(db, plan):
     plan.commit()
     start, end = cal.month_range(date(2027, 2, 1), "Asia/Shanghai")
     props = {e_["extendedProps"]["post_id"]: e_["extendedProps"] for e_ in feed(db, start, end)}
-    assert props[a.id]["conflict"] and props[a.id]["conflicts_with"] == [b.id]
+    assert props[a.id]["conflicts_with"] == [b.id]
     assert props[b.id]["conflicts_with"] == [a.id]
-    assert not props[c.id]["conflict"] and not props[d.id]["conflict"]
-    assert not props[e.id]["conflict"]
+    assert props[c.id]["conflicts_with"] == [] and props[d.id]["conflicts_with"] == []
+    assert props[e.id]["conflicts_with"] == []
     assert f.id not in props  # cancelled posts are hidden unless asked for
     # A filter that hides `b` still reports the conflict on `a`.
     filtered = feed(db, start, end, status="scheduled", channel=ch.id)
@@ -484,3 +484,67 @@ def test_calendar_page_renders_filters_and_config(client, login, editor, plan):
     assert f'<option value="{ch.id}" selected>' in html
     assert '<option value="draft" selected>' in html
     assert client.get("/calendar/?channel=abc").status_code == 200
+
+
+def test_ical_text_is_escaped_and_folded_per_rfc_5545(app, client, login, editor, plan, db):
+    ch = plan.channel("公众号, 主号; 服务号")
+    title = "双11,预售;第一波 \\ 反斜杠\n第二行 " + "超长的中文标题" * 12
+    plan.post(ch, datetime.now(UTC) + timedelta(days=1), title=title)
+    plan.commit()
+    login(editor)
+    client.post("/calendar/subscription")
+    db.session.expire_all()
+    token = db.session.get(type(editor), editor.id).ical_token
+    body = app.test_client().get(f"/calendar/feed/{token}.ics").data
+    physical = body.split(b"\r\n")
+    assert physical[-1] == b"" and all(len(line) <= 75 for line in physical)
+    for line in physical:
+        line.decode()  # no UTF-8 character split across a fold
+    (event,) = Calendar.from_ical(body).walk("VEVENT")
+    assert str(event["SUMMARY"]) == f"[公众号, 主号; 服务号] {title}"
+    assert "公众号, 主号; 服务号" in str(event["DESCRIPTION"])
+
+
+@pytest.mark.postgres
+def test_feed_quota_and_ical_on_postgresql(tmp_path, pg_url):
+    from contentops.extensions import db as _db
+    from contentops.models import User
+    from contentops.services import quotas
+    from contentops.services.scheduling import schedule_post
+    from tests.conftest import make_app
+
+    app = make_app(tmp_path, SQLALCHEMY_DATABASE_URI=pg_url)
+    with app.app_context():
+        _db.create_all()
+        s = _db.session
+        author = User(email="pg@example.com", name="PG", password_hash="x", role="editor",
+                      notification_prefs={})
+        s.add(author)
+        s.flush()
+        plan = Planner(s, author)
+        mp = plan.channel("公众号", daily_quota=1, conflict_window_minutes=120)
+        aud = plan.audience()
+        a = plan.post(mp, datetime(2027, 3, 13, 14, 0, tzinfo=UTC), audience=aud)
+        b = plan.post(mp, datetime(2027, 3, 15, 13, 0, tzinfo=UTC), audience=aud)
+        plan.commit()
+        start, end = cal.month_range(date(2027, 3, 1), "America/New_York")
+        events = cal.feed_events(s, start, end, tz="America/New_York", filters=cal.Filters(),
+                                 now=NOW, can_move=True)
+        assert [e["start"] for e in events] == ["2027-03-13T09:00:00-05:00",
+                                                "2027-03-15T09:00:00-04:00"]
+        with pytest.raises(cal.ValidationError):
+            schedule_post(s, a, datetime(2027, 3, 15, 20, 0, tzinfo=UTC), actor=author,
+                          now=NOW, tz="America/New_York")
+        s.rollback()
+        warnings = schedule_post(s, a, datetime(2027, 3, 16, 12, 0, tzinfo=UTC), actor=author,
+                                 now=NOW, tz="America/New_York")
+        assert warnings == []
+        s.commit()
+        usage = quotas.quota_usage(s, start, end, tz="America/New_York")
+        assert [str(u.day) for u in usage] == ["2027-03-15", "2027-03-16"]
+        body = cal.ical_feed(s, start, end, filters=cal.Filters(), base_url="http://x", now=NOW,
+                             calendar_name="c")
+        assert len(Calendar.from_ical(body).walk("VEVENT")) == 2
+        assert b.id
+        s.remove()
+        _db.engine.dispose()

@@ -196,3 +196,67 @@ def test_dragging_an_unscheduled_post_from_the_side_panel(page, live_server, bro
     scheduled = db.session.get(Post, post.id)
     assert scheduled.status == "scheduled"
     assert scheduled.scheduled_at == datetime(2027, 2, 15, 9, 0, tzinfo=SH).astimezone(UTC)
+
+
+def test_month_view_renders_the_demo_plan(page, live_server, browser_login, make_user, app,
+                                          db):
+    from sqlalchemy import select
+
+    from contentops.services.demo import load_demo
+    from contentops.timeutil import utcnow
+
+    now = utcnow()
+    load_demo(db.session, secret_key=app.config["SECRET_KEY"], now=now)
+    db.session.commit()
+    viewer = make_user("viewer")
+    browser_login(viewer)
+    page.goto(f"{live_server.url}/calendar/")
+    page.wait_for_selector("#calendar .fc-event[data-post-id]")
+    page.wait_for_function("document.querySelector('#calendar').dataset.loading === '0'")
+    # The grid shows whole weeks around the month: take its range from the page.
+    first, last = page.evaluate("[ContentOpsCalendar.view.activeStart.toISOString(),"
+                                " ContentOpsCalendar.view.activeEnd.toISOString()]")
+    start = datetime.fromisoformat(first[:19]).replace(tzinfo=SH)
+    end = datetime.fromisoformat(last[:19]).replace(tzinfo=SH)
+    assert start <= now < end
+    in_month = set(db.session.scalars(select(Post.id).where(
+        Post.scheduled_at >= start, Post.scheduled_at < end, Post.status != "cancelled")))
+    assert len(in_month) >= 5
+    rendered = {int(x) for x in page.eval_on_selector_all(
+        "#calendar .fc-event[data-post-id]", "els => els.map(e => e.dataset.postId)")}
+    assert rendered and rendered <= in_month
+    assert len(rendered) >= min(5, len(in_month))
+    statuses = set(page.eval_on_selector_all(
+        "#calendar .fc-event[data-post-id]", "els => els.map(e => e.dataset.status)"))
+    assert len(statuses) >= 2  # published, scheduled, in review … each with its own mark
+
+
+def test_week_view_drag_changes_the_time_of_day(page, live_server, browser_login, editor, plan,
+                                                db):
+    ch = plan.channel("公众号")
+    post = plan.post(ch, datetime(2027, 2, 9, 9, 0, tzinfo=SH), title="改时间")
+    plan.commit()
+    browser_login(editor)
+    page.goto(f"{live_server.url}/calendar/?view=timeGridWeek&date=2027-02-09")
+    page.wait_for_function("document.querySelector('#calendar').dataset.loading === '0'")
+    source = event_el(page, post.id)
+    source.wait_for()
+    column = page.locator('#calendar td.fc-timegrid-col[data-date="2027-02-10"]').bounding_box()
+    lane = page.locator('#calendar td.fc-timegrid-slot-lane[data-time="14:00:00"]')
+    lane.scroll_into_view_if_needed()
+    source.scroll_into_view_if_needed()
+    box, slot = source.bounding_box(), lane.bounding_box()
+    column = page.locator('#calendar td.fc-timegrid-col[data-date="2027-02-10"]').bounding_box()
+    # Grab the event at its top edge and drop that edge on 14:00 of the next day.
+    grab_y = box["y"] + 3
+    page.mouse.move(box["x"] + box["width"] / 2, grab_y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2 + 5, grab_y + 5, steps=3)
+    page.mouse.move(column["x"] + column["width"] / 2, slot["y"] + 3, steps=12)
+    page.mouse.up()
+    page.wait_for_selector('#cal-message[data-kind="success"]')
+    db.session.expire_all()
+    local = db.session.get(Post, post.id).scheduled_at.astimezone(SH)
+    # Pixel rounding may land on either 15-minute snap of the 14:00 slot.
+    assert local.date().isoformat() == "2027-02-10"
+    assert (local.hour, local.minute) in {(14, 0), (14, 15)}

@@ -114,3 +114,19 @@ def test_cli_demo_if_empty(tmp_path):
                                                           Post.status == "published").all()
         assert all(p.external_url == f"http://testserver/p/{p.slug}" for p in web)
         db.engine.dispose()
+
+
+def test_demo_web_posts_have_live_public_pages(client, db):
+    from contentops.channels.registry import kinds
+
+    load(db)
+    web = db.session.query(Post).join(Channel).filter(Channel.kind == "web",
+                                                      Post.status == "published").all()
+    if "web" not in kinds():
+        assert web == []  # no web adapter in this installation, so no web channel
+        return
+    assert web
+    for post in web[:3]:
+        assert post.external_url == f"http://demo.test/p/{post.slug}"
+        page = client.get(f"/p/{post.slug}")
+        assert page.status_code == 200 and post.piece.title in page.text

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app, jsonify, request
+import orjson
+from flask import Response, current_app, jsonify, request
 from flask_babel import gettext
 
 from ..errors import N_, NotFound, ValidationError
@@ -24,6 +25,12 @@ from .auth import api_role, api_user
 
 def _args() -> dict[str, list[str]]:
     return {key: request.args.getlist(key) for key in request.args}
+
+
+def compact_json(data: Any) -> Response:
+    """A month of posts is megabytes of JSON: orjson writes it ~10x faster than the
+    standard encoder, compact and with Chinese as UTF-8 rather than \\u escapes."""
+    return Response(orjson.dumps(data), mimetype="application/json")
 
 
 def view_timezone() -> str:
@@ -44,8 +51,8 @@ def calendar_feed():
     start, end = view_range(tz)
     filters = cal.parse_filters(_args())
     events = cal.feed_events(db.session, start, end, tz=tz, filters=filters, now=utcnow(),
-                             can_move=api_user().has_role("editor"), translate=gettext)
-    return jsonify(events)
+                             can_move=api_user().has_role("editor"))
+    return compact_json(events)
 
 
 @api_bp.get("/calendar/observances")

@@ -254,15 +254,21 @@ def build_adapter(channel: Channel, secret_key: str, http: Any = None) -> Channe
 def public_url_for(session: Session, post: Post, base_url: str) -> str | None:
     """The address of the piece's page on a web channel (for "read more" links): the post's
     own if it is a web post, else a sibling web post's. None when the piece has no web page."""
-    candidates = [post] + [p for p in post.piece.posts if p.id != post.id]
-    for candidate in candidates:
-        if candidate.channel.kind != "web" or candidate.status == "cancelled":
-            continue
-        if candidate.external_url:
-            return candidate.external_url
-        if candidate.slug:
-            return f"{base_url.rstrip('/')}/p/{candidate.slug}"
-    return None
+    def url_of(external_url: str | None, slug: str | None) -> str | None:
+        if external_url:
+            return external_url
+        return f"{base_url.rstrip('/')}/p/{slug}" if slug and base_url else None
+
+    if post.channel.kind == "web":
+        return url_of(post.external_url, post.slug)
+    # One indexed query, not a walk over every post of the piece (this runs per claimed post).
+    row = session.execute(
+        select(Post.external_url, Post.slug).join(Channel, Post.channel_id == Channel.id)
+        .where(Post.piece_id == post.piece_id, Channel.kind == "web",
+               Post.status != "cancelled",
+               (Post.external_url.is_not(None)) | (Post.slug.is_not(None)))
+        .order_by(Post.published_at.is_(None), Post.id).limit(1)).first()
+    return url_of(row.external_url, row.slug) if row else None
 
 
 def outgoing_post(session: Session, post: Post, *, base_url: str,

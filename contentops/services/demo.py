@@ -304,7 +304,7 @@ def load_demo(session: Session, only_if_empty: bool = False, *, secret_key: str 
     posts = len(created_posts)
     for post in created_posts:
         if post.channel.kind == "web" and post.status == "published":
-            post.slug = f"demo-{post.id}"
+            post.slug = post.external_id = _public_slug(post)
             post.external_url = f"{base_url.rstrip('/')}/p/{post.slug}"
     audit.record(session, MARKER, "demo", None, actor=approver,
                  data={"pieces": pieces, "posts": posts})
@@ -319,6 +319,15 @@ def load_demo(session: Session, only_if_empty: bool = False, *, secret_key: str 
     return (f"Loaded demo data: {counts['audiences']} audiences, {counts['styles']} styles, "
             f"{counts['channels']} channels, {counts['campaigns']} campaigns, "
             f"{pieces} pieces, {posts} posts.")
+
+
+def _public_slug(post: Post) -> str:
+    """The page address the web adapter gives a post it publishes."""
+    try:
+        from ..channels.web import public_slug
+    except ImportError:  # an installation without the web adapter's helper
+        return f"demo-{post.id}"
+    return public_slug(post.id, post.piece_id)
 
 
 def _post_state(post: Post, piece: ContentPiece, channel: Channel, when: datetime,

@@ -75,6 +75,7 @@ def index():
         "userTimeZone": current_user.timezone or "",
         "canEdit": current_user.has_role("editor"),
         "locale": "zh-cn" if _is_zh() else "en",
+        "statusLabels": {key: gettext(label) for key, label in cal.STATUS_LABELS.items()},
         "observances": [{"key": key, "name": gettext(obs.NAMES[key])} for key in obs.KEYS],
         "filters": filters.as_query(),
         "i18n": {

@@ -117,6 +117,9 @@ def review_panel(piece: ContentPiece) -> dict[str, Any]:
     return {
         "actions": review.allowed_actions(db.session, piece, user),
         "approvals": approvals,
+        # Pieces approved before approvals were recorded one by one (imports, demo data)
+        # still count as approved once.
+        "approval_count": max(len(approvals), 1 if piece.is_approved_as_is else 0),
         "needed": review.approvals_needed(piece),
         "two_channels": review.two_approval_channels(piece),
         "findings": compliance.check_piece(db.session, piece),

@@ -94,7 +94,7 @@ class FakeDingTalk(FakeService):
             return self._err(40035)
         if kind == "link" and not (part.get("title") and part.get("messageUrl")):
             return self._err(40035)
-        self.received.append(msg)
+        self.accept(msg)
         return self._err(0)
 
 

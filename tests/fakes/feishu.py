@@ -82,5 +82,5 @@ class FakeFeishu(FakeService):
             ok = kind in ("image", "share_chat")
         if not ok:
             return self._err(9499, 400)
-        self.received.append(msg)
+        self.accept(msg)
         return self._err(0)

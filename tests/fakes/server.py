@@ -31,6 +31,7 @@ class FakeService:
 
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []  # messages the service accepted
+        self.received_at: list[float] = []  # when (service clock), in the same order
         self.raw: list[bytes] = []  # every request body, accepted or not
         self.fail_codes: deque[int] = deque()  # error codes to answer next, in order
         self.mode: str | None = None  # None | "timeout" | "drop" | "html"
@@ -82,9 +83,10 @@ class FakeService:
             window.append(now)
             return True
 
-    def sent_times(self, robot: str) -> list[float]:
+    def accept(self, msg: dict[str, Any]) -> None:
         with self._lock:
-            return list(self._sent[robot])
+            self.received.append(msg)
+            self.received_at.append(self.clock())
 
     def handle(self, request: Request) -> tuple[dict[str, Any], int]:
         raise NotImplementedError

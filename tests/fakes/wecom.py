@@ -52,7 +52,7 @@ class FakeWeCom(FakeService):
         error = self.check(msg)
         if error:
             return self._err(error)
-        self.received.append(msg)
+        self.accept(msg)
         return self._err(0)
 
     @staticmethod

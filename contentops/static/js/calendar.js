@@ -96,13 +96,16 @@
   }
 
   // --- event rendering ---------------------------------------------------------------------
+  function statusLabel(status) { return cfg.statusLabels[status] || status; }
+  function hasConflict(p) { return Boolean(p.conflicts_with && p.conflicts_with.length); }
+
   function tooltip(p) {
-    const lines = [p.channel.name + ' · ' + p.status_label];
+    const lines = [p.channel.name + ' · ' + statusLabel(p.status)];
     if (p.audience) lines.push(t.audience + ': ' + p.audience.name);
     if (p.style) lines.push(t.style + ': ' + p.style.name);
     if (p.campaign) lines.push(t.campaign + ': ' + p.campaign.name);
     if (p.author) lines.push(t.author + ': ' + p.author.name);
-    if (p.conflict) lines.push('⚠ ' + t.conflict);
+    if (hasConflict(p)) lines.push('⚠ ' + t.conflict);
     const m = p.metrics || {};
     if (m.reads || m.likes || m.comments || m.shares) {
       lines.push([t.reads + ' ' + m.reads, t.likes + ' ' + m.likes, t.comments + ' ' + m.comments,
@@ -118,7 +121,7 @@
     wrap.className = 'co-event';
     const icon = document.createElement('i');
     icon.className = 'bi ' + (STATUS_ICONS[p.status] || 'bi-circle') + ' co-status-icon';
-    icon.setAttribute('aria-label', p.status_label);
+    icon.setAttribute('aria-label', statusLabel(p.status));
     wrap.appendChild(icon);
     if (arg.timeText) {
       const time = document.createElement('span');
@@ -130,7 +133,7 @@
     title.className = 'co-title';
     title.textContent = arg.event.title;
     wrap.appendChild(title);
-    if (p.conflict) {
+    if (hasConflict(p)) {
       const warn = document.createElement('i');
       warn.className = 'bi bi-exclamation-circle-fill co-conflict-icon';
       warn.setAttribute('aria-label', t.conflict);
