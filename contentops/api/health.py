@@ -1,4 +1,4 @@
-"""GET /api/v1/health — no auth; for load balancers and the status banner."""
+"""GET /api/v1/health — no auth; for load balancers, monitoring and the status banner."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from sqlalchemy import text
 
 from ..extensions import db
 from ..security import public
+from ..services import system
+from ..timeutil import utcnow
 from . import api_bp
 
 
@@ -24,4 +26,9 @@ def health():
         "database": database,
         "scheduler": {"alive": False, "last_heartbeat": None},
     }
+    if database == "ok":
+        try:
+            body.update(system.health(db.session, now=utcnow()))
+        except Exception:  # noqa: BLE001 - e.g. tables missing before `contentops init`
+            db.session.rollback()
     return jsonify(body), 200 if database == "ok" else 503

@@ -1,18 +1,230 @@
-"""APScheduler wiring (built by the publishing engine)."""
+"""APScheduler wiring (DESIGN.md §4). The posts table says what is due; APScheduler (3.x,
+in-memory job store) only drives timing:
+
+- watch (every 0.5 s): an index-only MIN() over due times; re-arms the dispatch job at the next
+  due time, so posts scheduled or moved by any process are picked up without signalling;
+- dispatch: a date job at the next due time (claims, publishes, records);
+- sweep (every 30 s): a safety dispatch in case a timer was lost;
+- reaper (every 5 s): expired leases → `unknown`;
+- reconcile (every 10 s): `unknown` → published / re-sent / a person; manual deadlines;
+- heartbeat (every 10 s): liveness for /api/v1/health and the page banner.
+
+No per-post jobs exist, so 100k scheduled posts cost the scheduler nothing in memory.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+from apscheduler.executors.pool import ThreadPoolExecutor as APThreadPool
+from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
+from requests.adapters import HTTPAdapter
+from sqlalchemy.orm import sessionmaker
+
+from ..extensions import db
+from ..models import Channel
+from ..services import publishing, system
+from ..services.channels import build_adapter
+from ..timeutil import utcnow
+from . import jobs
+
+log = logging.getLogger(__name__)
+
+_started_lock = threading.Lock()
+_started: SchedulerRunner | None = None
+
+
+def _setting(app: Flask, name: str, default: Any, cast: type) -> Any:
+    value = app.config.get(name)
+    if value is None:
+        value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return cast(value)
+    except (TypeError, ValueError):
+        return default
+
+
+class SchedulerRunner:
+    def __init__(self, app: Flask, *, node_id: str | None = None) -> None:
+        self.app = app
+        self.node_id = node_id or system.new_node_id()
+        with app.app_context():
+            engine = db.engine
+        self.session_factory = sessionmaker(bind=engine, expire_on_commit=False)
+        self.secret_key = app.config["SECRET_KEY"]
+        self.base_url = app.config.get("CONTENTOPS_BASE_URL", "")
+        workers = _setting(app, "CONTENTOPS_PUBLISH_WORKERS", 16, int)
+        self.poll_seconds = _setting(app, "CONTENTOPS_POLL_SECONDS", 0.5, float)
+        self.sweep_seconds = _setting(app, "CONTENTOPS_SWEEP_SECONDS", 30.0, float)
+        self.reap_seconds = _setting(app, "CONTENTOPS_REAP_SECONDS", 5.0, float)
+        self.reconcile_seconds = _setting(app, "CONTENTOPS_RECONCILE_SECONDS", 10.0, float)
+        self.heartbeat_seconds = _setting(app, "CONTENTOPS_HEARTBEAT_SECONDS", 10.0, float)
+        # One shared HTTP session: keep-alive connections are reused across posts and threads.
+        self.http = requests.Session()
+        adapter = HTTPAdapter(pool_connections=32, pool_maxsize=max(workers, 10))
+        self.http.mount("http://", adapter)
+        self.http.mount("https://", adapter)
+        self.dispatcher = publishing.Dispatcher(
+            self.session_factory, self.adapter_for, node=self.node_id, clock=utcnow,
+            workers=workers,
+            lease_seconds=_setting(app, "CONTENTOPS_LEASE_SECONDS", 120.0, float),
+            policy=publishing.RetryPolicy(
+                base_seconds=_setting(app, "CONTENTOPS_RETRY_BASE_SECONDS", 30.0, float)),
+            team_tz=app.config.get("CONTENTOPS_TIMEZONE", "Asia/Shanghai"),
+            base_url=self.base_url)
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC, executors={"default": APThreadPool(8)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+        self._armed_at: datetime | None = None
+        self._hold_until: datetime | None = None
+        self._arm_lock = threading.Lock()
+        self.running = False
+
+    def adapter_for(self, channel: Channel):
+        return build_adapter(channel, self.secret_key, http=self.http)
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def start(self) -> SchedulerRunner:
+        for name in ("apscheduler.executors.default", "apscheduler.scheduler"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        now = utcnow()
+        sch = self.scheduler
+        sch.add_job(self.beat, "interval", seconds=self.heartbeat_seconds, id="heartbeat",
+                    next_run_time=now)
+        sch.add_job(self.reap, "interval", seconds=self.reap_seconds, id="reaper",
+                    next_run_time=now)
+        sch.add_job(self.watch, "interval", seconds=self.poll_seconds, id="watch",
+                    next_run_time=now + timedelta(milliseconds=50))
+        sch.add_job(self.dispatch, "interval", seconds=self.sweep_seconds, id="sweep",
+                    max_instances=2)
+        sch.add_job(self.reconcile, "interval", seconds=self.reconcile_seconds, id="reconcile",
+                    next_run_time=now + timedelta(seconds=1))
+        sch.start()
+        self.running = True
+        log.info("scheduler %s started", self.node_id)
+        return self
+
+    def shutdown(self) -> None:
+        if not self.running:
+            return
+        self.running = False
+        self.scheduler.shutdown(wait=False)
+        self.dispatcher.stop()  # finish and record in-flight sends
+        session = self.session_factory()
+        try:
+            system.node_stopped(session, self.node_id, now=utcnow())
+        except Exception:  # noqa: BLE001 - the database may be gone at shutdown
+            log.warning("could not record scheduler stop", exc_info=True)
+        finally:
+            session.close()
+        self.http.close()
+
+    # --- jobs ------------------------------------------------------------------------
+    def beat(self) -> None:
+        jobs.heartbeat(self.session_factory, self.node_id, utcnow())
+
+    def reap(self) -> None:
+        reaped = jobs.reap(self.session_factory, self.node_id, utcnow())
+        if reaped:
+            log.warning("%d posts were mid-publish when their lease ran out: now unknown",
+                        len(reaped))  # type: ignore[arg-type]
+
+    def reconcile(self) -> None:
+        now = utcnow()
+        jobs.reconcile(self.session_factory, self.node_id, now, self.adapter_for,
+                       self.base_url)
+        jobs.expire_staff_tasks(self.session_factory, now)
+
+    def watch(self) -> None:
+        """Cheap poll: arm the dispatch job at the next due time (or run it now)."""
+        due = jobs.next_due(self.session_factory)
+        if due is None:
+            return
+        now = utcnow()
+        if self._hold_until is not None and now < self._hold_until:
+            due = max(due, self._hold_until)  # a rate limit: nothing to do before then
+        if due <= now:
+            if not self.dispatcher.busy:
+                self._arm(now)
+        elif due != self._armed_at:
+            self._arm(due)
+
+    def _arm(self, when: datetime) -> None:
+        with self._arm_lock:
+            self._armed_at = when
+            self.scheduler.add_job(self.dispatch, "date", run_date=when, id="dispatch",
+                                   replace_existing=True, max_instances=3)
+
+    def dispatch(self) -> publishing.DispatchStats | None:
+        try:
+            stats = self.dispatcher.run()
+        except Exception:
+            log.exception("dispatch failed")
+            return None
+        if stats is not None:
+            self._hold_until = stats.wake_at
+            if stats.wake_at is not None:
+                self._arm(stats.wake_at)
+        return stats
 
 
 class _NoScheduler:
+    running = False
+
     def shutdown(self) -> None:
         return None
 
 
-def start_embedded(app: Flask) -> _NoScheduler:
-    return _NoScheduler()
+def _refuse_reason(app: Flask) -> str | None:
+    """Why an embedded scheduler must not start in this process, if it must not."""
+    # Under the debug reloader the code runs twice: in the watcher (no WERKZEUG_RUN_MAIN)
+    # and in the serving child (WERKZEUG_RUN_MAIN=true). Only the child may start one.
+    if app.debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
+        return "debug mode outside the reloader's serving process"
+    if "gunicorn.arbiter" in sys.modules or "gunicorn" in os.environ.get("SERVER_SOFTWARE", ""):
+        return "gunicorn worker (run `contentops scheduler` instead)"
+    return None
+
+
+def start_embedded(app: Flask) -> SchedulerRunner | _NoScheduler:
+    """Start the scheduler inside this web process, at most once per process."""
+    global _started
+    reason = _refuse_reason(app)
+    if reason is not None:
+        log.warning("not starting the embedded scheduler: %s", reason)
+        return _NoScheduler()
+    with _started_lock:
+        if _started is not None and _started.running:
+            log.warning("the embedded scheduler is already running in this process")
+            return _NoScheduler()
+        _started = SchedulerRunner(app).start()
+        return _started
 
 
 def run_forever(app: Flask) -> None:
-    raise SystemExit("the scheduler is not built yet")
+    """`contentops scheduler`: run until SIGTERM/SIGINT, then finish in-flight sends."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    stop = threading.Event()
+
+    def _stop(_signum, _frame) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    runner = SchedulerRunner(app).start()
+    print(f"scheduler {runner.node_id} running", flush=True)
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        runner.shutdown()

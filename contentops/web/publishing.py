@@ -1,17 +1,194 @@
-"""Publishing pages."""
+"""The Publishing page: upcoming, in-flight, retrying, unknown, failed and missed posts, with
+actions (retry, mark as published, cancel, reschedule, publish now); a post's attempt log;
+the scheduler warning banner shown on every page."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
-from flask_babel import gettext
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import get_timezone, gettext
+from flask_login import current_user
 
+from ..errors import N_, DomainError, ValidationError
+from ..extensions import db
+from ..i18n import error_message, translate
+from ..models import Post
 from ..security import requires_role
+from ..services import publishing, system
+from ..timeutil import parse_local, to_zone, utcnow
 
 bp = Blueprint("publishing", __name__, url_prefix="/publishing")
+
+# Section key -> heading msgid, in page order.
+SECTIONS = (
+    ("unknown", N_("Outcome unknown")),
+    ("failed", N_("Failed")),
+    ("missed", N_("Missed")),
+    ("awaiting_staff", N_("Waiting for a person")),
+    ("retrying", N_("Retrying")),
+    ("in_flight", N_("Sending now")),
+    ("upcoming", N_("Upcoming")),
+)
+STATUS_LABELS = {
+    "unscheduled": N_("Not scheduled"), "scheduled": N_("Scheduled"),
+    "publishing": N_("Sending"), "published": N_("Published"), "retrying": N_("Retrying"),
+    "failed": N_("Failed"), "unknown": N_("Outcome unknown"),
+    "awaiting_staff": N_("Waiting for a person"), "missed": N_("Missed"),
+    "cancelled": N_("Cancelled"),
+}
+STATUS_COLORS = {
+    "scheduled": "primary", "publishing": "info", "published": "success",
+    "retrying": "warning", "failed": "danger", "unknown": "danger", "awaiting_staff": "warning",
+    "missed": "danger", "cancelled": "secondary", "unscheduled": "secondary",
+}
+OUTCOME_LABELS = {
+    "published": N_("Sent"), "transient": N_("Temporary error"),
+    "permanent": N_("Refused"), "lost": N_("Interrupted"), "reconciled": N_("Confirmed"),
+}
+ACTIONS = {
+    "retry": publishing.retry_post,
+    "cancel": publishing.cancel_post,
+    "unschedule": publishing.unschedule_post,
+    "publish-now": publishing.publish_now,
+}
+
+
+def _reason(post_or_text) -> str:
+    text = post_or_text if isinstance(post_or_text, str | None) else post_or_text.last_error
+    return publishing.reason_text(text, translate)
+
+
+@bp.app_context_processor
+def _scheduler_banner():
+    def scheduler_down() -> bool:
+        """True when no scheduler has beaten for over a minute (cached per request)."""
+        if "scheduler_down" not in g:
+            try:
+                g.scheduler_down = not system.scheduler_alive(db.session, now=utcnow())
+            except Exception:  # noqa: BLE001 - a banner must never break a page
+                db.session.rollback()
+                g.scheduler_down = False
+        return g.scheduler_down
+
+    return {"scheduler_down": scheduler_down, "reason_text": _reason,
+            "post_status_labels": STATUS_LABELS, "attempt_outcome_labels": OUTCOME_LABELS,
+            "post_status_colors": STATUS_COLORS}
 
 
 @bp.get("/")
 @requires_role("editor")
 def index():
-    # Placeholder until this area is built.
-    return render_template("placeholder.html", title=gettext("Publishing"))
+    groups = publishing.publishing_overview(db.session)
+    health = system.health(db.session, now=utcnow())
+    return render_template("publishing/index.html", title=gettext("Publishing"),
+                           groups=groups, sections=SECTIONS, health=health)
+
+
+def _load(post_id: int) -> Post:
+    post = db.session.get(Post, post_id)
+    if post is None:
+        abort(404)
+    return post
+
+
+def _local_value(post: Post) -> str:
+    when = to_zone(post.scheduled_at, str(get_timezone()))
+    return when.strftime("%Y-%m-%dT%H:%M") if when else ""
+
+
+@bp.get("/posts/<int:post_id>")
+@requires_role("editor")
+def detail(post_id: int):
+    post = _load(post_id)
+    return _render_detail(post)
+
+
+def _render_detail(post: Post, errors: dict | None = None, status: int = 200):
+    from ..channels.registry import adapter_class
+
+    copy_text = None
+    if post.channel.kind == "manual":
+        copy_text = adapter_class("manual")({}).render(publishing.outgoing_for(post))
+    return render_template(
+        "publishing/detail.html", title=post.title, post=post,
+        attempts=publishing.attempts_for(db.session, post.id), errors=errors or {},
+        scheduled_local=request.form.get("scheduled_at") or _local_value(post),
+        copy_text=copy_text, current_timezone=str(get_timezone())), status
+
+
+def _back(post: Post):
+    target = request.form.get("next")
+    if target == "detail":
+        return redirect(url_for("publishing.detail", post_id=post.id))
+    return redirect(url_for("publishing.index"))
+
+
+@bp.post("/posts/<int:post_id>/<action>")
+@requires_role("editor")
+def act(post_id: int, action: str):
+    if action not in ACTIONS:
+        abort(404)
+    post = _load(post_id)
+    try:
+        ACTIONS[action](db.session, post, actor=current_user, now=utcnow())
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        flash(error_message(exc), "error")
+        return _back(post)
+    messages = {"retry": gettext("The post will be sent again in a moment."),
+                "cancel": gettext("The post was cancelled."),
+                "unschedule": gettext("The post was taken off the schedule."),
+                "publish-now": gettext("The post will go out in a moment.")}
+    flash(messages[action], "success")
+    return _back(post)
+
+
+@bp.post("/posts/<int:post_id>/mark-published")
+@requires_role("editor")
+def mark_published(post_id: int):
+    post = _load(post_id)
+    try:
+        publishing.mark_published(db.session, post, url=request.form.get("url"),
+                                  actor=current_user, now=utcnow())
+        db.session.commit()
+    except ValidationError as exc:
+        db.session.rollback()
+        db.session.refresh(post)
+        fields = {k: [translate(m, exc.params) for m in v] for k, v in exc.fields.items()}
+        return _render_detail(post, fields, 422)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(error_message(exc), "error")
+        return _back(post)
+    flash(gettext("Marked as published."), "success")
+    return _back(post)
+
+
+@bp.post("/posts/<int:post_id>/reschedule")
+@requires_role("editor")
+def reschedule(post_id: int):
+    post = _load(post_id)
+    raw = (request.form.get("scheduled_at") or "").strip()
+    try:
+        if not raw:
+            raise ValidationError({"scheduled_at": [N_("This field is required.")]})
+        try:
+            when = parse_local(raw, str(get_timezone()))
+        except ValueError:
+            raise ValidationError({"scheduled_at": [N_("Enter a date and time.")]}) from None
+        warnings = publishing.reschedule(db.session, post, when, actor=current_user,
+                                         now=utcnow())
+        db.session.commit()
+    except ValidationError as exc:
+        db.session.rollback()
+        db.session.refresh(post)
+        fields = {k: [translate(m, exc.params) for m in v] for k, v in exc.fields.items()}
+        return _render_detail(post, fields, 422)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(error_message(exc), "error")
+        return _back(post)
+    for warning in warnings:
+        flash(translate(warning.message, dict(warning.params)), "warning")
+    flash(gettext("The post was rescheduled."), "success")
+    return redirect(url_for("publishing.detail", post_id=post.id))

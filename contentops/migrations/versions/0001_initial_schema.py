@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 00:38:18.967246
+Create Date: 2026-11-24 01:03:11.768367
 
 """
 from alembic import op
@@ -71,6 +71,25 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_compliance_terms')),
     sa.UniqueConstraint('term', name=op.f('uq_compliance_terms_term'))
     )
+    op.create_table('job_runs',
+    sa.Column('job', sa.String(length=64), nullable=False),
+    sa.Column('period', sa.String(length=32), nullable=False),
+    sa.Column('node_id', sa.String(length=100), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('job', 'period', name=op.f('pk_job_runs'))
+    )
+    op.create_table('scheduler_nodes',
+    sa.Column('node_id', sa.String(length=100), nullable=False),
+    sa.Column('hostname', sa.String(length=255), nullable=False),
+    sa.Column('pid', sa.Integer(), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_beat_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('stopped_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('node_id', name=op.f('pk_scheduler_nodes'))
+    )
+    with op.batch_alter_table('scheduler_nodes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_scheduler_nodes_last_beat_at'), ['last_beat_at'], unique=False)
+
     op.create_table('styles',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
@@ -135,6 +154,13 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_audit_events_created_at'), ['created_at'], unique=False)
         batch_op.create_index('ix_audit_events_object', ['object_type', 'object_id'], unique=False)
 
+    op.create_table('channel_buckets',
+    sa.Column('channel_id', sa.Integer(), nullable=False),
+    sa.Column('tokens', sa.Float(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['channel_id'], ['channels.id'], name=op.f('fk_channel_buckets_channel_id_channels'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('channel_id', name=op.f('pk_channel_buckets'))
+    )
     op.create_table('content_pieces',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('title', sa.String(length=200), nullable=False),
@@ -498,6 +524,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_content_pieces_audience_id'))
 
     op.drop_table('content_pieces')
+    op.drop_table('channel_buckets')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_events_object')
         batch_op.drop_index(batch_op.f('ix_audit_events_created_at'))
@@ -510,6 +537,11 @@ def downgrade():
     op.drop_table('users')
     op.drop_table('tags')
     op.drop_table('styles')
+    with op.batch_alter_table('scheduler_nodes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_scheduler_nodes_last_beat_at'))
+
+    op.drop_table('scheduler_nodes')
+    op.drop_table('job_runs')
     op.drop_table('compliance_terms')
     op.drop_table('channels')
     op.drop_table('campaigns')

@@ -1,0 +1,416 @@
+"""Scheduler benchmark: lateness of single posts, a burst of posts due in the same second,
+and scheduler memory with many scheduled posts. One command:
+
+    .venv/bin/python bench/scheduler_bench.py            # SQLite + PostgreSQL (if reachable)
+    .venv/bin/python bench/scheduler_bench.py --quick    # fewer posts
+
+Everything is real: `contentops scheduler` processes, a webhook receiver in its own process
+on 127.0.0.1 (HTTP/1.1 keep-alive, HMAC checked), SQLite in WAL mode or PostgreSQL.
+Lateness = receiver arrival time − the post's scheduled time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.request import urlopen
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SECRET_KEY = "bench-secret-key"
+PG_DEFAULT = os.environ.get("CONTENTOPS_TEST_PG_URL",
+                            "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+# --- receiver (runs in its own process) -------------------------------------------------------
+
+def run_receiver(port_file: str) -> None:
+    arrivals: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:
+            return None
+
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            now = time.time()
+            key = self.headers.get("Idempotency-Key", "")
+            with lock:
+                counts[key] = counts.get(key, 0) + 1
+                arrivals.setdefault(key, now)
+            post_id = json.loads(body).get("post_id")
+            data = json.dumps({"id": f"r-{post_id}"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802
+            with lock:
+                data = json.dumps({"arrivals": arrivals, "counts": counts}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_DELETE(self) -> None:  # noqa: N802
+            with lock:
+                arrivals.clear()
+                counts.clear()
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 512
+
+    server = Server(("127.0.0.1", 0), Handler)
+    Path(port_file).write_text(str(server.server_address[1]))
+    server.serve_forever()
+
+
+class ReceiverProcess:
+    def __init__(self, workdir: Path) -> None:
+        port_file = workdir / "receiver.port"
+        self.proc = subprocess.Popen([sys.executable, __file__, "--receiver", str(port_file)])
+        for _ in range(200):
+            if port_file.exists() and port_file.read_text():
+                break
+            time.sleep(0.05)
+        self.url = f"http://127.0.0.1:{port_file.read_text()}/hook"
+
+    def stats(self) -> dict:
+        with urlopen(self.url) as r:  # noqa: S310 - loopback
+            return json.loads(r.read())
+
+    def reset(self) -> None:
+        import urllib.request
+
+        urllib.request.urlopen(urllib.request.Request(self.url, method="DELETE")).read()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+# --- database and scheduler processes ---------------------------------------------------------
+
+class Env:
+    def __init__(self, db_url: str, workdir: Path, receiver: ReceiverProcess) -> None:
+        from contentops import create_app
+
+        self.db_url = db_url
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.receiver = receiver
+        self.app = create_app({"SQLALCHEMY_DATABASE_URI": db_url, "SECRET_KEY": SECRET_KEY,
+                               "INSTANCE_PATH": str(workdir / "instance"),
+                               "CONTENTOPS_SCHEDULER": False})
+        self.procs: list[subprocess.Popen] = []
+
+    def setup(self) -> None:
+        from contentops.extensions import db
+        from contentops.models import User
+        from contentops.services import channels as channel_service
+
+        with self.app.app_context():
+            db.create_all()
+            user = User(email="bench@example.com", name="Bench", role="editor",
+                        password_hash="x", notification_prefs={})
+            db.session.add(user)
+            db.session.flush()
+            channel = channel_service.create_channel(
+                db.session, {"name": "bench webhook", "kind": "webhook",
+                             "config": {"url": self.receiver.url, "secret": "s3cret"}},
+                secret_key=SECRET_KEY)
+            db.session.commit()
+            self.user_id, self.channel_id = user.id, channel.id
+
+    def add_posts(self, times: list[datetime]) -> list[int]:
+        """Approved pieces with one post each, in one transaction (Core inserts)."""
+        from sqlalchemy import insert, select
+
+        from contentops.extensions import db
+        from contentops.models import ContentPiece, Post
+
+        with self.app.app_context():
+            now = datetime.now(UTC)
+            marker = uuid.uuid4().hex[:8]
+            rows = [{"title": f"bench {marker} {i}", "body": f"**Body** {i}", "summary": "",
+                     "author_id": self.user_id, "status": "approved", "version": 1,
+                     "approved_version": 1, "created_at": now, "updated_at": now}
+                    for i in range(len(times))]
+            for start in range(0, len(rows), 5000):
+                db.session.execute(insert(ContentPiece), rows[start:start + 5000])
+            piece_ids = list(db.session.scalars(
+                select(ContentPiece.id).where(ContentPiece.title.like(f"bench {marker} %"))
+                .order_by(ContentPiece.id)))
+            posts = [{"piece_id": pid, "channel_id": self.channel_id, "scheduled_at": t,
+                      "status": "scheduled", "created_at": now, "updated_at": now,
+                      "attempt_count": 0, "reads": 0, "likes": 0, "comments": 0, "shares": 0,
+                      "clicks": 0}
+                     for pid, t in zip(piece_ids, times, strict=True)]
+            for start in range(0, len(posts), 5000):
+                db.session.execute(insert(Post), posts[start:start + 5000])
+            db.session.commit()
+            ids = list(db.session.scalars(
+                select(Post.id).join(ContentPiece, ContentPiece.id == Post.piece_id)
+                .where(ContentPiece.title.like(f"bench {marker} %"))))
+            db.session.remove()
+            return ids
+
+    def keys_for(self, ids: list[int]) -> dict[str, datetime]:
+        from sqlalchemy import select
+
+        from contentops.extensions import db
+        from contentops.models import Post
+        from contentops.services.publishing import idempotency_key
+
+        with self.app.app_context():
+            posts = db.session.scalars(select(Post).where(Post.id.in_(ids))).all()
+            out = {idempotency_key(p): p.scheduled_at for p in posts}
+            db.session.remove()
+            return out
+
+    def count(self, status: str) -> int:
+        from sqlalchemy import func, select
+
+        from contentops.extensions import db
+        from contentops.models import Post
+
+        with self.app.app_context():
+            n = db.session.scalar(select(func.count(Post.id)).where(Post.status == status))
+            db.session.remove()
+            return n
+
+    def start_schedulers(self, n: int, workers: int = 16) -> None:
+        env = {**os.environ, "CONTENTOPS_DATABASE_URL": self.db_url,
+               "CONTENTOPS_SECRET_KEY": SECRET_KEY, "CONTENTOPS_PUBLISH_WORKERS": str(workers),
+               "PYTHONPATH": str(ROOT)}
+        for i in range(n):
+            env_i = {**env, "CONTENTOPS_INSTANCE_PATH": str(self.workdir / f"sched{i}")}
+            with open(self.workdir / f"sched{i}.log", "w") as log:
+                self.procs.append(subprocess.Popen(
+                    [sys.executable, "-m", "contentops", "scheduler"], env=env_i,
+                    stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir))
+        # Ready when every node has beaten once.
+        from sqlalchemy import func, select
+
+        from contentops.extensions import db
+        from contentops.models.scheduler import SchedulerNode
+
+        deadline = time.time() + 60
+        with self.app.app_context():
+            while time.time() < deadline:
+                alive = db.session.scalar(select(func.count(SchedulerNode.node_id))
+                                          .where(SchedulerNode.stopped_at.is_(None)))
+                db.session.rollback()
+                if alive >= n:
+                    break
+                time.sleep(0.1)
+            db.session.remove()
+        time.sleep(0.5)
+
+    def stop_schedulers(self) -> None:
+        from sqlalchemy import update
+
+        from contentops.extensions import db
+        from contentops.models.scheduler import SchedulerNode
+
+        for p in self.procs:
+            p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        self.procs = []
+        with self.app.app_context():
+            db.session.execute(update(SchedulerNode).values(stopped_at=datetime.now(UTC)))
+            db.session.commit()
+            db.session.remove()
+
+    def rss_mb(self) -> list[float]:
+        out = []
+        for p in self.procs:
+            for line in Path(f"/proc/{p.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    out.append(int(line.split()[1]) / 1024)
+        return out
+
+    def dispose(self) -> None:
+        from contentops.extensions import db
+
+        with self.app.app_context():
+            db.engine.dispose()
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    k = min(len(values) - 1, max(0, round(p / 100 * (len(values) - 1))))
+    return values[k]
+
+
+def bench_singles(env: Env, n: int) -> dict:
+    """n posts, one every 0.6 s, each on its own: lateness percentiles."""
+    env.receiver.reset()
+    start = datetime.now(UTC) + timedelta(seconds=2)
+    ids = env.add_posts([start + timedelta(seconds=0.6 * i) for i in range(n)])
+    keys = env.keys_for(ids)
+    deadline = time.time() + 2 + 0.6 * n + 15
+    while time.time() < deadline:
+        if len(env.receiver.stats()["arrivals"]) >= n:
+            break
+        time.sleep(0.2)
+    arrivals = env.receiver.stats()["arrivals"]
+    late = [arrivals[k] - t.timestamp() for k, t in keys.items() if k in arrivals]
+    return {"n": n, "delivered": len(late), "p50": pct(late, 50), "p99": pct(late, 99),
+            "max": max(late) if late else float("nan")}
+
+
+def bench_burst(env: Env, n: int) -> dict:
+    """n posts due in the same second: time from that second to the last delivery."""
+    env.receiver.reset()
+    due = datetime.now(UTC) + timedelta(seconds=3)
+    ids = env.add_posts([due] * n)
+    keys = env.keys_for(ids)
+    deadline = time.time() + 3 + 300
+    stats = env.receiver.stats()
+    while time.time() < deadline:
+        stats = env.receiver.stats()
+        if len(stats["arrivals"]) >= n:
+            break
+        time.sleep(0.1)
+    arrivals = [stats["arrivals"][k] for k in keys if k in stats["arrivals"]]
+    dup = sum(c - 1 for k, c in stats["counts"].items() if k in keys)
+    span = max(arrivals) - due.timestamp() if arrivals else float("nan")
+    first = min(arrivals) - due.timestamp() if arrivals else float("nan")
+    # Wait for the database to agree (completions are written in batches).
+    for _ in range(100):
+        if env.count("published") >= len(ids):
+            break
+        time.sleep(0.1)
+    return {"n": n, "delivered": len(arrivals), "duplicates": dup, "first": first,
+            "last": span, "rate": len(arrivals) / span if span else float("nan")}
+
+
+def scenario(label: str, db_url: str, workdir: Path, receiver: ReceiverProcess, *,
+             schedulers: int, singles: int, burst: int, memory_posts: int) -> list[str]:
+    lines = []
+    env = Env(db_url, workdir, receiver)
+    env.setup()
+    env.start_schedulers(schedulers)
+    try:
+        if singles:
+            s = bench_singles(env, singles)
+            lines.append(f"{label:<28} single posts (n={s['n']}): lateness p50 "
+                         f"{s['p50'] * 1000:.0f} ms, p99 {s['p99'] * 1000:.0f} ms, "
+                         f"max {s['max'] * 1000:.0f} ms ({s['delivered']}/{s['n']} delivered)")
+            print(lines[-1], flush=True)
+        if burst:
+            b = bench_burst(env, burst)
+            lines.append(f"{label:<28} burst of {b['n']} due at once: all delivered "
+                         f"{b['last']:.2f} s after due time (first {b['first'] * 1000:.0f} ms), "
+                         f"{b['rate']:.0f} posts/s, duplicates {b['duplicates']}, "
+                         f"delivered {b['delivered']}/{b['n']}")
+            print(lines[-1], flush=True)
+        if memory_posts:
+            base = env.rss_mb()
+            env.stop_schedulers()
+            far = datetime.now(UTC) + timedelta(days=7)
+            env.add_posts([far + timedelta(seconds=i) for i in range(memory_posts)])
+            env.start_schedulers(schedulers)
+            time.sleep(3)
+            loaded = env.rss_mb()
+            lines.append(f"{label:<28} scheduler RSS: {statistics.mean(base):.0f} MB after "
+                         f"the runs above; {statistics.mean(loaded):.0f} MB right after a "
+                         f"restart with {memory_posts:,} more posts scheduled")
+            print(lines[-1], flush=True)
+    finally:
+        env.stop_schedulers()
+        env.dispose()
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--receiver", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="fewer posts, faster")
+    parser.add_argument("--pg", default=PG_DEFAULT, help="PostgreSQL URL ('' to skip)")
+    parser.add_argument("--burst", type=int, default=2000)
+    parser.add_argument("--singles", type=int, default=30)
+    parser.add_argument("--memory-posts", type=int, default=100_000)
+    args = parser.parse_args()
+    if args.receiver:
+        run_receiver(args.receiver)
+        return
+    if args.quick:
+        args.burst, args.singles, args.memory_posts = 500, 10, 10_000
+    workdir = Path(tempfile.mkdtemp(prefix="contentops-bench-"))
+    receiver = ReceiverProcess(workdir)
+    results: list[str] = []
+    try:
+        results += scenario("SQLite, 1 scheduler", f"sqlite:///{workdir / 'bench.db'}",
+                            workdir / "sqlite", receiver, schedulers=1, singles=args.singles,
+                            burst=args.burst, memory_posts=args.memory_posts)
+        if args.pg:
+            results += pg_scenarios(args, workdir, receiver)
+    finally:
+        receiver.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print("\n".join(["", "Summary"] + results))
+
+
+def pg_scenarios(args, workdir: Path, receiver: ReceiverProcess) -> list[str]:
+    from sqlalchemy import create_engine, text
+
+    try:
+        admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001
+        print(f"PostgreSQL skipped: {str(exc).splitlines()[0]}")
+        return []
+    lines = []
+    for n in (1, 3):
+        schema = f"bench_{uuid.uuid4().hex[:10]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        sep = "&" if "?" in args.pg else "?"
+        url = f"{args.pg}{sep}options=-csearch_path%3D{schema}"
+        try:
+            lines += scenario(f"PostgreSQL, {n} scheduler{'s' if n > 1 else ''}", url,
+                              workdir / f"pg{n}", receiver, schedulers=n,
+                              singles=args.singles if n == 1 else 0, burst=args.burst,
+                              memory_posts=args.memory_posts if n == 1 else 0)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+    return lines
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Thin wrappers the runner schedules: each opens a session, calls a service, closes it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from ..services import publishing, system
+
+log = logging.getLogger(__name__)
+
+
+def _with_session(factory: Callable[[], Session], fn: Callable[[Session], object]) -> object:
+    session = factory()
+    try:
+        return fn(session)
+    except Exception:
+        session.rollback()
+        log.exception("scheduler job failed")
+        return None
+    finally:
+        session.close()
+
+
+def heartbeat(factory: Callable[[], Session], node_id: str, now: datetime) -> None:
+    _with_session(factory, lambda s: system.heartbeat(s, node_id, now=now))
+
+
+def reap(factory: Callable[[], Session], node_id: str, now: datetime) -> object:
+    return _with_session(factory, lambda s: publishing.reap_expired(s, now=now, node=node_id))
+
+
+def reconcile(factory: Callable[[], Session], node_id: str, now: datetime,
+              adapter_for: publishing.AdapterFactory, base_url: str) -> object:
+    return _with_session(factory, lambda s: publishing.reconcile_unknown(
+        s, now=now, node=node_id, adapter_for=adapter_for, base_url=base_url))
+
+
+def expire_staff_tasks(factory: Callable[[], Session], now: datetime) -> object:
+    return _with_session(factory, lambda s: publishing.expire_staff_tasks(s, now=now))
+
+
+def next_due(factory: Callable[[], Session]) -> datetime | None:
+    session = factory()
+    try:
+        return publishing.next_due_at(session)
+    finally:
+        session.rollback()
+        session.close()

@@ -1,0 +1,203 @@
+"""Helpers for the publishing-engine tests: data builders, a settable clock, fake adapters and
+a real HTTP webhook receiver on loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from contentops.channels.base import (
+    Capabilities,
+    ChannelAdapter,
+    OutgoingPost,
+    PermanentError,
+    PublishResult,
+    TransientError,
+)
+from contentops.models import Channel, ContentPiece, Post, User
+from contentops.services import channels as channel_service
+
+SECRET_KEY = "test-secret-key"
+
+
+class Clock:
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 11, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
+def make_channel(session, kind: str = "webhook", *, name: str | None = None,
+                 config: dict | None = None, **settings: Any) -> Channel:
+    if config is None:
+        config = {"webhook": {"url": "http://127.0.0.1:9/none", "secret": "s3cret"},
+                  "manual": {"assignees": ["staff@example.com"]}}.get(kind, {})
+    channel = channel_service.create_channel(
+        session, {"name": name or f"{kind}-{time.perf_counter_ns()}", "kind": kind,
+                  "config": config, **settings}, secret_key=SECRET_KEY)
+    session.commit()
+    return channel
+
+
+def make_post(session, channel: Channel, author: User, at: datetime | None, *,
+              approved: bool = True, status: str = "scheduled", title: str = "双11 预告",
+              body: str = "**限时** 五折，[详情](https://example.com/sale)") -> Post:
+    piece = ContentPiece(title=title, body=body, summary="", author_id=author.id,
+                         status="approved" if approved else "draft", version=1,
+                         approved_version=1 if approved else None)
+    session.add(piece)
+    session.flush()
+    post = Post(piece_id=piece.id, channel_id=channel.id, scheduled_at=at, status=status)
+    session.add(post)
+    session.commit()
+    return post
+
+
+def make_posts(session, channel: Channel, author: User, at: datetime, n: int) -> list[int]:
+    """Many approved posts at once, in one transaction (bursts)."""
+    ids = []
+    pieces = [ContentPiece(title=f"Post {i}", body=f"Body {i}", summary="",
+                           author_id=author.id, status="approved", version=1,
+                           approved_version=1) for i in range(n)]
+    session.add_all(pieces)
+    session.flush()
+    posts = [Post(piece_id=p.id, channel_id=channel.id, scheduled_at=at, status="scheduled")
+             for p in pieces]
+    session.add_all(posts)
+    session.flush()
+    ids = [p.id for p in posts]
+    session.commit()
+    return ids
+
+
+class FakeAdapter(ChannelAdapter):
+    """Scripted outcomes: a list of "ok" | "transient" | "permanent" | Exception, then "ok"."""
+
+    kind = "fake"
+    label = "Fake"
+
+    def __init__(self, script: list | None = None, *, capabilities: Capabilities | None = None,
+                 existing: PublishResult | None = None, config: dict | None = None) -> None:
+        super().__init__(config or {})
+        self.script = list(script or [])
+        self.calls: list[tuple[int, str]] = []
+        self.existing = existing
+        if capabilities is not None:
+            self.capabilities = capabilities
+        self.lock = threading.Lock()
+
+    def render(self, post: OutgoingPost) -> str:
+        return post.title
+
+    def publish(self, post: OutgoingPost, idempotency_key: str) -> PublishResult:
+        with self.lock:
+            self.calls.append((post.post_id, idempotency_key))
+            step = self.script.pop(0) if self.script else "ok"
+        if step == "transient":
+            raise TransientError("The receiver is busy or failing (HTTP %(status)s).",
+                                 {"status": 503}, detail="HTTP 503")
+        if step == "permanent":
+            raise PermanentError("The receiver refused the post (HTTP %(status)s).",
+                                 {"status": 400}, detail="HTTP 400")
+        if isinstance(step, Exception):
+            raise step
+        return PublishResult(external_id=f"ext-{post.post_id}",
+                             url=f"https://example.com/{post.post_id}")
+
+    def find_existing(self, post: OutgoingPost, idempotency_key: str) -> PublishResult | None:
+        return self.existing
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 speaking HTTP/1.1 with keep-alive.
+
+    It dedupes on Idempotency-Key like a well-behaved receiver: a repeated key gets the first
+    reply back and does not count as a new effect. `statuses` scripts replies by call order.
+    """
+
+    def __init__(self, secret: str = "s3cret", *, delay: float = 0.0,
+                 statuses: list[int] | None = None) -> None:
+        self.secret = secret
+        self.delay = delay
+        self.statuses = list(statuses or [])
+        self.lock = threading.Lock()
+        self.deliveries: list[dict[str, Any]] = []  # every request, duplicates included
+        self.effects: dict[str, dict[str, Any]] = {}  # first delivery per key
+        self.times: dict[str, float] = {}  # key -> time.time() of first delivery
+        self.connections: set[tuple[str, int]] = set()
+        self.bad_signatures = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:  # keep test output clean
+                return None
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server naming
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                arrived = time.time()
+                key = self.headers.get("Idempotency-Key", "")
+                expected = "sha256=" + hmac.new(receiver.secret.encode(), body,
+                                                hashlib.sha256).hexdigest()
+                signature_ok = hmac.compare_digest(
+                    expected, self.headers.get("X-ContentOps-Signature", ""))
+                if receiver.delay:
+                    time.sleep(receiver.delay)
+                with receiver.lock:
+                    receiver.connections.add(self.client_address)
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                    receiver.deliveries.append({"key": key, "status": status,
+                                                "headers": dict(self.headers),
+                                                "body": body})
+                    if not signature_ok:
+                        receiver.bad_signatures += 1
+                        status = 401
+                    reply: dict[str, Any] = {}
+                    if status == 200:
+                        if key not in receiver.effects:
+                            receiver.effects[key] = json.loads(body)
+                            receiver.times[key] = arrived
+                        post_id = receiver.effects[key]["post_id"]
+                        reply = {"id": f"r-{post_id}", "url": f"https://recv.example/{post_id}"}
+                data = json.dumps(reply).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 256
+
+            def handle_error(self, request, client_address) -> None:
+                return None  # a client that gave up (timeout test) is not an error here
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Receiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def key_counts(self) -> Counter:
+        with self.lock:
+            return Counter(d["key"] for d in self.deliveries if d["status"] == 200)

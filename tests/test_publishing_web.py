@@ -1,0 +1,164 @@
+"""Post actions over the API, the Publishing page, health and the scheduler banner."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from contentops.models import Post, PublishAttempt
+from contentops.services import publishing, system
+from contentops.timeutil import utcnow
+
+from .engine_support import make_channel, make_post
+
+
+@pytest.fixture
+def author(make_user):
+    return make_user("editor", email="author@example.com")
+
+
+def bearer(db, user) -> dict:
+    from contentops.services.users import create_token
+
+    _token, plain = create_token(db.session, user, "test")
+    db.session.commit()
+    return {"Authorization": f"Bearer {plain}"}
+
+
+def fresh(db, post_id):
+    db.session.expire_all()
+    return db.session.get(Post, post_id)
+
+
+def test_api_post_actions(db, client, author):
+    h = bearer(db, author)
+    channel = make_channel(db.session)
+    post = make_post(db.session, channel, author, utcnow() + timedelta(hours=2))
+    r = client.post(f"/api/v1/posts/{post.id}/publish-now", headers=h)
+    assert r.status_code == 200, r.json
+    assert r.json["status"] == "scheduled"
+    r = client.post(f"/api/v1/posts/{post.id}/unschedule", headers=h)
+    assert r.json["status"] == "unscheduled" and r.json["scheduled_at"] is None
+    r = client.post(f"/api/v1/posts/{post.id}/schedule",
+                    json={"scheduled_at": "2099-11-11T20:00:00+08:00"}, headers=h)
+    assert r.status_code == 200
+    assert r.json["scheduled_at"] == "2099-11-11T12:00:00Z"
+    r = client.post(f"/api/v1/posts/{post.id}/schedule", json={"scheduled_at": "tomorrow"},
+                    headers=h)
+    assert r.status_code == 422
+    assert set(r.json["error"]) == {"code", "message", "fields"}
+    assert "scheduled_at" in r.json["error"]["fields"]
+    r = client.post(f"/api/v1/posts/{post.id}/retry", headers=h)
+    assert r.status_code == 409 and r.json["error"]["code"] == "invalid_state"
+    r = client.post(f"/api/v1/posts/{post.id}/cancel", headers=h)
+    assert r.json["status"] == "cancelled"
+    assert client.post("/api/v1/posts/999999/cancel", headers=h).status_code == 404
+    p = fresh(db, post.id)
+    p.status = "unknown"
+    db.session.commit()
+    r = client.post(f"/api/v1/posts/{post.id}/mark-published",
+                    json={"url": "https://mp.weixin.qq.com/s/abc"}, headers=h)
+    assert r.json["status"] == "published"
+    assert r.json["external_url"] == "https://mp.weixin.qq.com/s/abc"
+
+
+def test_api_post_actions_need_an_editor(db, client, author, make_user):
+    channel = make_channel(db.session)
+    post = make_post(db.session, channel, author, utcnow() + timedelta(hours=2))
+    r = client.post(f"/api/v1/posts/{post.id}/cancel", headers=bearer(db, make_user("viewer")))
+    assert r.status_code == 403
+    assert fresh(db, post.id).status == "scheduled"
+
+
+def test_retry_of_unapproved_content_is_refused_in_the_callers_language(db, client, author):
+    channel = make_channel(db.session)
+    post = make_post(db.session, channel, author, utcnow(), approved=False, status="missed")
+    r = client.post(f"/api/v1/posts/{post.id}/retry",
+                    headers={"Accept-Language": "zh", **bearer(db, author)})
+    assert r.status_code == 409
+    assert r.json["error"]["code"] == "not_approved"
+    assert r.json["error"]["message"] != "Approve the current version of the content first."
+
+
+def test_health_reports_scheduler_queue_and_failures(db, client, author):
+    body = client.get("/api/v1/health").json
+    assert body["status"] == "ok" and body["database"] == "ok"
+    assert body["scheduler"] == {"alive": False, "last_heartbeat": None, "nodes": 0}
+    channel = make_channel(db.session)
+    now = utcnow()
+    make_post(db.session, channel, author, now - timedelta(seconds=5))
+    later = make_post(db.session, channel, author, now + timedelta(hours=1))
+    failed = make_post(db.session, channel, author, now, status="failed")
+    db.session.add(PublishAttempt(post_id=failed.id, started_at=now, outcome="permanent",
+                                  error="x"))
+    db.session.commit()
+    system.heartbeat(db.session, "node-1", now=utcnow())
+    body = client.get("/api/v1/health").json
+    assert body["scheduler"]["alive"] is True and body["scheduler"]["nodes"] == 1
+    assert body["scheduler"]["last_heartbeat"].endswith("Z")
+    assert body["queue"]["due"] == 1
+    assert body["queue"]["scheduled"] == 2
+    assert body["queue"]["next_due"] is not None
+    assert body["failures_24h"] == 1 and body["failed"] == 1
+    assert later.id
+
+
+def test_banner_when_no_scheduler_beat_for_a_minute(db, client, login, author):
+    login(author)
+    page = client.get("/publishing/").get_data(as_text=True)
+    assert 'data-testid="scheduler-banner"' in page
+    system.heartbeat(db.session, "n1", now=utcnow() - timedelta(seconds=61))
+    assert 'data-testid="scheduler-banner"' in client.get("/posts/").get_data(as_text=True)
+    system.heartbeat(db.session, "n1", now=utcnow())
+    assert 'data-testid="scheduler-banner"' not in client.get("/posts/").get_data(as_text=True)
+    system.node_stopped(db.session, "n1", now=utcnow())
+    assert 'data-testid="scheduler-banner"' in client.get("/posts/").get_data(as_text=True)
+
+
+def test_publishing_page_lists_and_acts(db, client, login, author):
+    login(author)
+    channel = make_channel(db.session)
+    now = utcnow()
+    upcoming = make_post(db.session, channel, author, now + timedelta(hours=1), title="即将")
+    failed = make_post(db.session, channel, author, now, status="failed", title="失败了")
+    failed.last_error = publishing.encode_reason(
+        "The receiver refused the post (HTTP %(status)s).", {"status": 400}, "HTTP 400")
+    unknown = make_post(db.session, channel, author, now, status="unknown", title="不确定")
+    db.session.commit()
+    html = client.get("/publishing/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    for key in ("upcoming", "failed", "unknown", "missed", "retrying", "in_flight"):
+        assert f'data-section="{key}"' in html
+    assert "The receiver refused the post (HTTP 400). (HTTP 400)" in html
+    r = client.post(f"/publishing/posts/{failed.id}/retry")
+    assert r.status_code == 302
+    assert fresh(db, failed.id).status == "retrying"
+    client.post(f"/publishing/posts/{upcoming.id}/cancel")
+    assert fresh(db, upcoming.id).status == "cancelled"
+    # Bad link: the error is shown next to the field and nothing changes.
+    r = client.post(f"/publishing/posts/{unknown.id}/mark-published", data={"url": "ftp://x"})
+    assert r.status_code == 422
+    assert 'data-field-error="url"' in r.get_data(as_text=True)
+    assert fresh(db, unknown.id).status == "unknown"
+    r = client.post(f"/publishing/posts/{unknown.id}/mark-published",
+                    data={"url": "https://example.com/p/1", "next": "detail"})
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/posts/{unknown.id}")
+    assert fresh(db, unknown.id).status == "published"
+    detail = client.get(f"/publishing/posts/{unknown.id}").get_data(as_text=True)
+    assert 'data-testid="attempts"' in detail and "Confirmed" in detail
+    # Reschedule in the viewer's zone (team default Asia/Shanghai).
+    r = client.post(f"/publishing/posts/{upcoming.id}/reschedule",
+                    data={"scheduled_at": "2099-11-11T20:00"})
+    assert r.status_code == 302
+    assert fresh(db, upcoming.id).scheduled_at.isoformat() == "2099-11-11T12:00:00+00:00"
+    r = client.post(f"/publishing/posts/{upcoming.id}/reschedule",
+                    data={"scheduled_at": "2001-01-01T00:00"})
+    assert r.status_code == 422 and 'data-field-error="scheduled_at"' in r.get_data(
+        as_text=True)
+
+
+def test_publishing_page_in_chinese(db, client, login, author):
+    login(author)
+    make_post(db.session, make_channel(db.session), author, utcnow() + timedelta(hours=1))
+    html = client.get("/publishing/", headers={"Accept-Language": "zh"}).get_data(as_text=True)
+    assert "Upcoming" not in html and "Publish now" not in html
