@@ -351,7 +351,14 @@ def mark_unapproved_missed(session: Session, now: datetime) -> list[int]:
     return missed
 
 
-def outgoing_for(post: Post, base_url: str = "") -> OutgoingPost:
+def outgoing_for(post: Post, base_url: str = "", session: Session | None = None
+                 ) -> OutgoingPost:
+    if session is not None:
+        # The full picture, resolved right before sending: e-mail recipients (so an
+        # unsubscribe is honoured at the next send) and the piece's web page for links.
+        from .channels import outgoing_post
+
+        return outgoing_post(session, post, base_url=base_url)
     piece = post.piece
     return OutgoingPost(
         post_id=post.id, piece_id=piece.id, version=piece.version, title=post.title,
@@ -399,7 +406,8 @@ def claim_due(session: Session, *, now: datetime, node: str, limit: int,
                 post_id=post.id, claim_token=claimed[post.id], channel_id=post.channel_id,
                 version=post.piece.version, attempt_count=post.attempt_count or 0,
                 max_retries=post.channel.max_retries, key=idempotency_key(post),
-                outgoing=outgoing_for(post, base_url), adapter=adapter(post.channel)))
+                outgoing=outgoing_for(post, base_url, session),
+                adapter=adapter(post.channel)))
     missed_ids = list(decision.missed) + missed_unapproved
     if missed_ids:
         _notify_problem(session, missed_ids, "missed")
@@ -704,7 +712,7 @@ def reconcile_unknown(session: Session, *, now: datetime, node: str, adapter_for
         error: str | None = None
         if caps.can_find_existing:
             key = idempotency_key(post)
-            outgoing = outgoing_for(post, base_url)
+            outgoing = outgoing_for(post, base_url, session)
             session.commit()  # no transaction held while asking the service
             t0 = time.perf_counter()
             try:
