@@ -154,6 +154,8 @@ def test_clicking_a_day_opens_the_editor_prefilled(page, live_server, browser_lo
     query = parse_qs(urlsplit(page.url).query)
     assert query["date"] == ["2027-02-18"] and query["time"] == ["09:00"]
     assert query["tz"] == ["Asia/Shanghai"]
+    # The editor opens with the clicked day and time filled in.
+    assert page.locator("input[name=scheduled_at]").input_value() == "2027-02-18T09:00"
 
 
 def test_a_viewer_in_europe_sees_the_shanghai_morning_at_their_hour(page, live_server,
