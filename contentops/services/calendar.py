@@ -154,19 +154,22 @@ _COLUMNS = (
 )
 
 
+def _where_filters(query, filters: Filters):
+    """The channel/audience/style/campaign/author filters shared by the feed and the side panel."""
+    for column, wanted in ((Post.channel_id, filters.channel),
+                           (ContentPiece.audience_id, filters.audience),
+                           (ContentPiece.style_id, filters.style),
+                           (ContentPiece.campaign_id, filters.campaign),
+                           (ContentPiece.author_id, filters.author)):
+        if wanted:
+            query = query.where(column.in_(wanted))
+    return query
+
+
 def _rows(session: Session, start: datetime, end: datetime, filters: Filters) -> list[Row]:
     query = (select(*_COLUMNS).join(ContentPiece, Post.piece_id == ContentPiece.id)
              .where(Post.scheduled_at >= start, Post.scheduled_at < end))
-    if filters.channel:
-        query = query.where(Post.channel_id.in_(filters.channel))
-    if filters.audience:
-        query = query.where(ContentPiece.audience_id.in_(filters.audience))
-    if filters.style:
-        query = query.where(ContentPiece.style_id.in_(filters.style))
-    if filters.campaign:
-        query = query.where(ContentPiece.campaign_id.in_(filters.campaign))
-    if filters.author:
-        query = query.where(ContentPiece.author_id.in_(filters.author))
+    query = _where_filters(query, filters)
     if "cancelled" not in filters.status:
         query = query.where(Post.status != "cancelled")
     # Core execution on the session's connection: plain rows, no ORM loading machinery.
@@ -350,16 +353,7 @@ def unscheduled(session: Session, filters: Filters, *, limit: int = 100) -> list
                     ContentPiece.audience_id, ContentPiece.style_id)
              .join(ContentPiece, Post.piece_id == ContentPiece.id)
              .where(Post.status == "unscheduled"))
-    if filters.channel:
-        query = query.where(Post.channel_id.in_(filters.channel))
-    if filters.audience:
-        query = query.where(ContentPiece.audience_id.in_(filters.audience))
-    if filters.style:
-        query = query.where(ContentPiece.style_id.in_(filters.style))
-    if filters.campaign:
-        query = query.where(ContentPiece.campaign_id.in_(filters.campaign))
-    if filters.author:
-        query = query.where(ContentPiece.author_id.in_(filters.author))
+    query = _where_filters(query, filters)
     rows = session.execute(query.order_by(ContentPiece.updated_at.desc(), Post.id).limit(limit))
     lookups = _lookups(session, ())
     out = []

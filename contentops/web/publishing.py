@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from ..errors import N_, DomainError, ValidationError
 from ..extensions import db
-from ..i18n import error_message, translate
+from ..i18n import error_fields, error_message, translate
 from ..models import Post
 from ..security import requires_role
 from ..services import publishing, system
@@ -154,8 +154,7 @@ def mark_published(post_id: int):
     except ValidationError as exc:
         db.session.rollback()
         db.session.refresh(post)
-        fields = {k: [translate(m, exc.params) for m in v] for k, v in exc.fields.items()}
-        return _render_detail(post, fields, 422)
+        return _render_detail(post, error_fields(exc), 422)
     except DomainError as exc:
         db.session.rollback()
         flash(error_message(exc), "error")
@@ -182,8 +181,7 @@ def reschedule(post_id: int):
     except ValidationError as exc:
         db.session.rollback()
         db.session.refresh(post)
-        fields = {k: [translate(m, exc.params) for m in v] for k, v in exc.fields.items()}
-        return _render_detail(post, fields, 422)
+        return _render_detail(post, error_fields(exc), 422)
     except DomainError as exc:
         db.session.rollback()
         flash(error_message(exc), "error")
