@@ -27,6 +27,7 @@ from sqlalchemy import create_engine, insert, text  # noqa: E402
 
 from contentops import create_app  # noqa: E402
 from contentops.extensions import db  # noqa: E402
+from contentops.gc_tuning import freeze_startup_objects  # noqa: E402
 from contentops.models import Audience, Campaign, Channel, ContentPiece, Post, Style, User  # noqa: E402,I001
 from contentops.services.users import create_token  # noqa: E402
 
@@ -165,6 +166,7 @@ def main() -> int:
             db.session.commit()
             headers = {"Authorization": f"Bearer {token}"}
             client = app.test_client()
+            freeze_startup_objects()  # as `contentops serve` does before serving
             month = (f"/api/v1/calendar?start={day(month_start)}&end={day(month_end)}"
                      "&timeZone=Asia/Shanghai")
             report("month feed (JSON)", *timed(client, month, headers, args.runs))

@@ -124,12 +124,15 @@ def serve_command(host: str, port: int, threads: int, no_scheduler: bool) -> Non
     """Serve the app with a production WSGI server (waitress) and the embedded scheduler."""
     from waitress import serve
 
+    from .gc_tuning import freeze_startup_objects
+
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     runner = None
     if not no_scheduler and app.config["CONTENTOPS_SCHEDULER"]:
         from .scheduler.runner import start_embedded
 
         runner = start_embedded(app)
+    freeze_startup_objects()
     click.echo(f"ContentOps on http://{host}:{port}/")
     try:
         serve(app, host=host, port=port, threads=threads, ident="ContentOps")

@@ -39,4 +39,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # pragma: no branch
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=15000")
     cur.execute("PRAGMA synchronous=NORMAL")
+    # Reads through a memory map skip a copy into SQLite's page cache for every page; the
+    # calendar and post list read thousands of scattered rows per request. The map only
+    # reserves address space: memory is used as pages are touched, and shared by processes.
+    cur.execute("PRAGMA mmap_size=268435456")
     cur.close()

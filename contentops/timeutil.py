@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 
@@ -57,3 +57,48 @@ def to_zone(value: datetime | None, tz_name: str) -> datetime | None:
 
 def isoformat(value: datetime | None) -> str | None:
     return None if value is None else as_utc(value).isoformat().replace("+00:00", "Z")
+
+
+class LocalClock:
+    """Epoch seconds -> ISO 8601 local time with offset in one zone, fast for many values.
+
+    A zone's offset is the same all through a UTC day except on the day of a transition,
+    so each day's offset is looked up once and the text is built with integer arithmetic;
+    days with a transition take the exact (slower) path.
+    """
+
+    def __init__(self, tz_name: str) -> None:
+        self.zone = ZoneInfo(tz_name)
+        self._days: dict[int, tuple[int, str] | None] = {}
+        self._dates: dict[int, str] = {}
+
+    def isoformat(self, epoch: int) -> str:
+        day = epoch // 86400
+        try:
+            parts = self._days[day]
+        except KeyError:
+            parts = self._days[day] = self._day(day)
+        if parts is None:
+            return datetime.fromtimestamp(epoch, self.zone).isoformat()
+        local_day, seconds = divmod(epoch + parts[0], 86400)
+        try:
+            date_text = self._dates[local_day]
+        except KeyError:
+            date_text = self._dates[local_day] = date.fromordinal(_EPOCH_ORDINAL + local_day
+                                                                  ).isoformat() + "T"
+        # Concatenating pre-formatted pieces is ~3x faster than an f-string with formats.
+        return date_text + _HH_MM[seconds // 60] + _SS[seconds % 60] + parts[1]
+
+    def _day(self, day: int) -> tuple[int, str] | None:
+        first = datetime.fromtimestamp(day * 86400, self.zone)
+        last = datetime.fromtimestamp(day * 86400 + 86399, self.zone)
+        offset = first.utcoffset()
+        if offset is None or offset != last.utcoffset():
+            return None
+        text = first.isoformat()
+        return int(offset.total_seconds()), text[19:]  # e.g. 28800, "+08:00"
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_HH_MM = [f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60)]
+_SS = [f"{s:02d}" for s in range(60)]

@@ -526,12 +526,19 @@ def test_feed_quota_and_ical_on_postgresql(tmp_path, pg_url):
         aud = plan.audience()
         a = plan.post(mp, datetime(2027, 3, 13, 14, 0, tzinfo=UTC), audience=aud)
         b = plan.post(mp, datetime(2027, 3, 15, 13, 0, tzinfo=UTC), audience=aud)
+        # Fractions of a second are cut, not rounded up (epoch_seconds on PostgreSQL).
+        c = plan.post(mp, datetime(2027, 3, 20, 13, 0, 59, 900_000, tzinfo=UTC),
+                      status="cancelled")
         plan.commit()
         start, end = cal.month_range(date(2027, 3, 1), "America/New_York")
         events = cal.feed_events(s, start, end, tz="America/New_York", filters=cal.Filters(),
                                  now=NOW, can_move=True)
         assert [e["start"] for e in events] == ["2027-03-13T09:00:00-05:00",
                                                 "2027-03-15T09:00:00-04:00"]
+        shown = cal.feed_events(s, start, end, tz="America/New_York", now=NOW, can_move=True,
+                                filters=cal.Filters(status=["cancelled"]))
+        assert [(e["id"], e["start"]) for e in shown] == [(str(c.id),
+                                                           "2027-03-20T09:00:59-04:00")]
         with pytest.raises(cal.ValidationError):
             schedule_post(s, a, datetime(2027, 3, 15, 20, 0, tzinfo=UTC), actor=author,
                           now=NOW, tz="America/New_York")

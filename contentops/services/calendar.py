@@ -14,7 +14,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from ..errors import N_, ValidationError
 from ..models import Audience, Campaign, Channel, ContentPiece, Post, Style, User
-from ..timeutil import as_utc, is_valid_timezone, isoformat
+from ..models.types import epoch_seconds
+from ..timeutil import LocalClock, as_utc, is_valid_timezone, isoformat
 from . import audit
 from .quotas import COUNTED_STATES
 from .scheduling import SCHEDULABLE
@@ -143,15 +144,21 @@ def parse_range(start: str | None, end: str | None, tz: str) -> tuple[datetime, 
 
 # --- the feed -------------------------------------------------------------------------------
 
-# Positions in _COLUMNS used by the hot loops.
-_AUDIENCE, _STYLE, _AUTHOR = 16, 17, 19
+# Positions in _COLUMNS used by the hot loops. The time is whole epoch seconds (see
+# models.types.epoch_seconds): the feed needs no datetime object per post.
+_WHEN, _AUDIENCE, _STYLE, _AUTHOR = 3, 16, 17, 19
 _COLUMNS = (
-    Post.id, Post.piece_id, Post.channel_id, Post.scheduled_at, Post.status,
-    Post.title_override, Post.reads, Post.likes, Post.comments, Post.shares, Post.clicks,
-    Post.external_url, ContentPiece.title, ContentPiece.status.label("review_status"),
-    ContentPiece.version, ContentPiece.approved_version, ContentPiece.audience_id,
-    ContentPiece.style_id, ContentPiece.campaign_id, ContentPiece.author_id,
+    Post.id, Post.piece_id, Post.channel_id, epoch_seconds(Post.scheduled_at).label("epoch"),
+    Post.status, Post.title_override, Post.reads, Post.likes, Post.comments, Post.shares,
+    Post.clicks, Post.external_url, ContentPiece.title,
+    ContentPiece.status.label("review_status"), ContentPiece.version,
+    ContentPiece.approved_version, ContentPiece.audience_id, ContentPiece.style_id,
+    ContentPiece.campaign_id, ContentPiece.author_id,
 )
+
+
+def _utc(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 def _where_filters(query, filters: Filters):
@@ -202,19 +209,20 @@ def _lookups(session: Session, author_ids: Iterable[int]) -> Lookups:
     )
 
 
-def _conflicts(items: Iterable[tuple[int, int, int | None, datetime, str]],
+def _conflicts(items: Iterable[tuple[int, int, int | None, int, str]],
                windows: Mapping[int, int]) -> dict[int, list[int]]:
     """post id -> ids of posts on the same channel and audience within the channel's window.
 
-    items: (post id, channel id, audience id, scheduled_at, post status)."""
-    groups: dict[tuple[int, int | None], list[tuple[datetime, int]]] = defaultdict(list)
+    items: (post id, channel id, audience id, scheduled_at in epoch seconds, post status);
+    windows: channel id -> conflict window in minutes."""
+    groups: dict[tuple[int, int | None], list[tuple[int, int]]] = defaultdict(list)
     for post_id, channel_id, audience_id, when, status in items:
         if status in COUNTED_STATES:
             groups[(channel_id, audience_id)].append((when, post_id))
     out: dict[int, list[int]] = defaultdict(list)
     for (channel_id, _audience), entries in groups.items():
-        window = timedelta(minutes=windows.get(channel_id) or 0)
-        if window <= timedelta(0) or len(entries) < 2:
+        window = (windows.get(channel_id) or 0) * 60
+        if window <= 0 or len(entries) < 2:
             continue
         entries.sort()
         # Sliding window over the sorted times: every pair closer than `window`.
@@ -236,15 +244,13 @@ def _text_color(background: str) -> str:
     return "#000000" if (0.299 * r + 0.587 * g + 0.114 * b) > 150 else "#ffffff"
 
 
-@dataclass(slots=True)
-class FeedItem:
-    row: Row
-    status: str
-    conflicts: list[int]
+# One post of a feed: (row of _COLUMNS, display status, ids of conflicting posts). A plain
+# tuple: building an object per post costs more than the rest of the loop.
+FeedItem = tuple[Row, str, list[int]]
 
 
-_CONFLICT_COLUMNS = (Post.id, Post.channel_id, ContentPiece.audience_id, Post.scheduled_at,
-                     Post.status)
+_CONFLICT_COLUMNS = (Post.id, Post.channel_id, ContentPiece.audience_id,
+                     epoch_seconds(Post.scheduled_at), Post.status)
 
 
 def feed_items(session: Session, start: datetime, end: datetime, filters: Filters
@@ -260,7 +266,7 @@ def feed_items(session: Session, start: datetime, end: datetime, filters: Filter
     if max_window > timedelta(0) and filters.is_empty():
         # The rows at hand cover the range; posts just outside it can still conflict.
         edge = select(*_CONFLICT_COLUMNS).join(ContentPiece, Post.piece_id == ContentPiece.id)
-        conflict_source = [(r[0], r[2], r[_AUDIENCE], r[3], r[4]) for r in rows]
+        conflict_source = [(r[0], r[2], r[_AUDIENCE], r[_WHEN], r[4]) for r in rows]
         conflict_source += connection.execute(edge.where(
             Post.scheduled_at >= start - max_window, Post.scheduled_at < start)).all()
         conflict_source += connection.execute(edge.where(
@@ -281,7 +287,7 @@ def feed_items(session: Session, start: datetime, end: datetime, filters: Filter
         status = display_status(row[4], row[13], row[14], row[15])
         if wanted and status not in wanted:
             continue
-        items.append(FeedItem(row, status, conflicts.get(row[0], no_conflicts)))
+        items.append((row, status, conflicts.get(row[0], no_conflicts)))
     return items, lookups
 
 
@@ -290,10 +296,12 @@ def feed_events(session: Session, start: datetime, end: datetime, *, tz: str,
     """FullCalendar event objects for posts scheduled in [start, end), times in `tz`.
 
     Kept lean (this runs for thousands of posts per request): what repeats across events
-    (channel, audience, style …) is built once and shared, and labels are the page's job.
+    (channel, audience, style …) is built once and shared, times are formatted from epoch
+    seconds with one zone lookup per day (LocalClock), and labels are the page's job.
     """
     items, lookups = feed_items(session, start, end, filters)
-    zone = ZoneInfo(tz)
+    clock = LocalClock(tz)
+    now_epoch = now.timestamp()
     channels = {cid: ({"id": cid, "name": c.name, "kind": c.kind, "color": c.color},
                       _text_color(c.color)) for cid, c in lookups.channels.items()}
     unknown_channel = ({"id": None, "name": "", "kind": "", "color": "#6c757d"}, "#ffffff")
@@ -302,22 +310,22 @@ def feed_events(session: Session, start: datetime, end: datetime, *, tz: str,
     campaigns = {k: {"id": k, "name": v} for k, v in lookups.campaigns.items()}
     authors = {k: {"id": k, "name": v} for k, v in lookups.authors.items()}
     classes = {key: [f"co-status-{key}"] for key in DISPLAY_STATUSES}
+    conflict_classes = {key: [f"co-status-{key}", "co-conflict"] for key in DISPLAY_STATUSES}
     events = []
     append = events.append
     for item in items:
         (post_id, piece_id, channel_id, when, post_status, title_override, reads, likes,
          comments, shares, clicks, external_url, title, _review, _version, _approved,
-         audience_id, style_id, campaign_id, author_id) = item.row
-        status, conflicts = item.status, item.conflicts
+         audience_id, style_id, campaign_id, author_id), status, conflicts = item
         channel, text_color = channels.get(channel_id, unknown_channel)
         append({
             "id": str(post_id),
             "title": title_override or title,
-            "start": when.astimezone(zone).isoformat(),
+            "start": clock.isoformat(when),
             "color": channel["color"],
             "textColor": text_color,
-            "editable": can_move and post_status in SCHEDULABLE and when > now,
-            "classNames": [*classes[status], "co-conflict"] if conflicts else classes[status],
+            "editable": can_move and when > now_epoch and post_status in SCHEDULABLE,
+            "classNames": conflict_classes[status] if conflicts else classes[status],
             "extendedProps": {
                 "post_id": post_id,
                 "piece_id": piece_id,
@@ -384,10 +392,9 @@ EXPORT_FIELDS: tuple[str, ...] = (
 def export_rows(session: Session, start: datetime, end: datetime, *, tz: str,
                 filters: Filters) -> list[dict[str, Any]]:
     items, lookups = feed_items(session, start, end, filters)
-    zone = ZoneInfo(tz)
+    clock = LocalClock(tz)
     out = []
-    for item in items:
-        row = item.row
+    for row, status, _conflicts in items:
         channel = lookups.channels.get(row.channel_id)
         out.append({
             "post_id": row.id, "piece_id": row.piece_id,
@@ -397,9 +404,9 @@ def export_rows(session: Session, start: datetime, end: datetime, *, tz: str,
             "style": lookups.styles.get(row.style_id, ""),
             "campaign": lookups.campaigns.get(row.campaign_id, ""),
             "author": lookups.authors.get(row.author_id, ""),
-            "status": item.status,
-            "scheduled_at": row.scheduled_at.astimezone(zone).isoformat(),
-            "scheduled_at_utc": isoformat(row.scheduled_at),
+            "status": status,
+            "scheduled_at": clock.isoformat(row.epoch),
+            "scheduled_at_utc": isoformat(_utc(row.epoch)),
             "reads": row.reads, "likes": row.likes, "comments": row.comments,
             "shares": row.shares, "clicks": row.clicks, "external_url": row.external_url or "",
         })
@@ -496,25 +503,24 @@ def ical_feed(session: Session, start: datetime, end: datetime, *, filters: Filt
     stamp = _ical_utc(now)
     names = {cid: c.name for cid, c in lookups.channels.items()}
     thirty_minutes = timedelta(minutes=30)
-    for item in items:
-        row = item.row
-        post_id, piece_id, channel_id, when = row[0], row[1], row[2], row[3]
+    for row, status, _conflicts in items:
+        post_id, piece_id, channel_id, when = row[0], row[1], row[2], _utc(row[_WHEN])
         channel_name = names.get(channel_id, "")
         link = f"{base_url}/pieces/{piece_id}"
         title = row[5] or row[12]
-        lines = [f"{label_channel}: {channel_name}", f"{label_status}: {statuses[item.status]}"]
+        lines = [f"{label_channel}: {channel_name}", f"{label_status}: {statuses[status]}"]
         if row[_AUDIENCE] is not None:
             lines.append(f"{label_audience}: {lookups.audiences.get(row[_AUDIENCE], '')}")
         if row[_STYLE] is not None:
             lines.append(f"{label_style}: {lookups.styles.get(row[_STYLE], '')}")
         lines.append(link)
-        state = ("CANCELLED" if item.status == "cancelled" else
-                 "CONFIRMED" if item.status in ("scheduled", "published", "publishing")
+        state = ("CANCELLED" if status == "cancelled" else
+                 "CONFIRMED" if status in ("scheduled", "published", "publishing")
                  else "TENTATIVE")
         out += (
             (f"BEGIN:VEVENT\r\nUID:post-{post_id}@{host}\r\nDTSTAMP:{stamp}\r\n"
              f"DTSTART:{_ical_utc(when)}\r\nDTEND:{_ical_utc(when + thirty_minutes)}\r\n"
-             f"STATUS:{state}\r\nX-CONTENTOPS-STATUS:{item.status}\r\n").encode(),
+             f"STATUS:{state}\r\nX-CONTENTOPS-STATUS:{status}\r\n").encode(),
             _ical_line("SUMMARY", _ical_text(f"[{channel_name}] {title}")),
             _ical_line("DESCRIPTION", _ical_text("\n".join(lines))),
             _ical_line("URL", link),
