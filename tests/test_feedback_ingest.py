@@ -89,6 +89,30 @@ def test_mixed_batch_reports_index_and_reason_and_counts_the_good_ones(db):
     assert (comment.text, comment.author) == ("好文", "小王")
 
 
+def test_time_forms_land_in_the_right_utc_hour_bucket(db):
+    post = make_post(db.session)
+    db.session.commit()
+    forms = ["2026-11-22T20:59:59+08:00", "2026-11-22T12:30:00Z", " 2026-11-22T12:00:00z ",
+             "2026-11-22T07:15:00-05:00", "2026-11-22T12:05:00.250+00:00"]
+    batch = [{"event_id": f"t{i}", "post_id": post.id, "kind": "read", "occurred_at": when}
+             for i, when in enumerate(forms)]
+    batch += [{"event_id": "naive", "post_id": post.id, "kind": "read",
+               "occurred_at": "2026-11-22T12:00:00"},
+              {"event_id": "words", "post_id": post.id, "kind": "read",
+               "occurred_at": "yesterday"}]
+    result = fb.ingest(db.session, batch, now=NOW)
+    db.session.commit()
+    assert result.accepted == 5 and [r.index for r in result.rejected] == [5, 6]
+    buckets = {(b.hour, b.reads) for b in db.session.scalars(select(MetricBucket))}
+    assert buckets == {(datetime(2026, 11, 22, 12, tzinfo=UTC), 5)}
+    # bump() (a like undone on a web page) goes through the same hourly buckets.
+    fb.bump(db.session, post.id, "reads", -1, now=datetime(2026, 11, 22, 12, 40, tzinfo=UTC))
+    db.session.commit()
+    assert {(b.hour, b.reads) for b in db.session.scalars(select(MetricBucket))} == \
+        {(datetime(2026, 11, 22, 12, tzinfo=UTC), 4)}
+    assert totals(db.session, post.id)["reads"] == 4
+
+
 def test_pulled_totals_never_go_backwards(db):
     post = make_post(db.session, reads=100, likes=5)
     db.session.commit()

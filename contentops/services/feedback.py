@@ -71,7 +71,7 @@ class IngestResult:
     changes: dict[int, dict[str, int]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Event:
     index: int
     event_id: str
@@ -127,11 +127,7 @@ def _check(index: int, raw: Any, now: datetime, only_channel: int | None,
         # Events of one batch often share timestamps: parse each distinct text once.
         occurred_at = times.get(occurred) if isinstance(occurred, str) else None
         if occurred_at is None and isinstance(occurred, str) and occurred not in times:
-            try:
-                occurred_at = parse_iso(occurred)
-            except ValueError:
-                occurred_at = None
-            times[occurred] = occurred_at
+            occurred_at = times[occurred] = _parse_time(occurred)
         if occurred_at is None:
             return Rejection(index, N_(
                 "occurred_at must be an ISO 8601 time with a UTC offset, "
@@ -163,6 +159,22 @@ def _check(index: int, raw: Any, now: datetime, only_channel: int | None,
                   external_id.strip() if isinstance(external_id, str) else None)
 
 
+def _parse_time(text: str) -> datetime | None:
+    """An ISO 8601 time with offset, in UTC; None if it is not one."""
+    try:
+        # fromisoformat takes the usual forms ('Z' included) directly; parse_iso is the
+        # forgiving path (surrounding spaces, a lower-case 'z').
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            return parse_iso(text)
+        except ValueError:
+            return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
+
+
 def _in(session: Session, column, values):
     """`column IN (values)`; on PostgreSQL `= ANY(array)`: one parameter, not a thousand."""
     if session.get_bind().dialect.name == "postgresql":
@@ -177,7 +189,13 @@ def _resolve(session: Session, events: list[_Event]) -> dict[int, int]:
     """Map event index -> post id for every event whose post exists (two IN queries)."""
     by_id = {e.post_id for e in events if e.post_id is not None}
     found: dict[int, int] = {}
-    if by_id:
+    if by_id and session.get_bind().dialect.name == "sqlite":
+        # The common case (a batch addressed by post id), without compiling an expanding
+        # IN of a thousand parameters each time.
+        found = dict(session.connection().exec_driver_sql(
+            f"SELECT id, channel_id FROM posts WHERE id IN ({','.join('?' * len(by_id))})",
+            tuple(by_id)).all())
+    elif by_id:
         found = dict(session.execute(
             select(_posts.c.id, _posts.c.channel_id).where(_in(session, _posts.c.id, by_id))
         ).all())
@@ -265,18 +283,33 @@ def ingest(session: Session, events: Sequence[Any], *, now: datetime, source: st
     result.accepted = len(inserted)
     result.duplicates += len(rows) - len(inserted)
 
-    totals: dict[int, dict[str, int]] = defaultdict(lambda: dict.fromkeys(METRICS, 0))
-    hours: dict[tuple[int, datetime], dict[str, int]] = defaultdict(
-        lambda: dict.fromkeys(METRICS, 0))
+    # Amounts per metric as lists in METRICS order: a batch touches up to a thousand posts
+    # and hours, and small lists are much cheaper to build and add to than dicts.
+    totals: dict[int, list[int]] = {}
+    hours: dict[tuple[int, int], list[int]] = {}  # (post id, hours since 1970 UTC)
+    slot_of = _METRIC_SLOT
     for eid in inserted:
         e, post_id = rows[eid]
-        metric = KIND_METRIC[e.kind]
-        totals[post_id][metric] += e.count
-        hours[(post_id, _hour(e.occurred_at))][metric] += e.count
-    result.changes = {pid: {m: n for m, n in t.items() if n} for pid, t in totals.items()}
+        slot = slot_of[e.kind]
+        amounts = totals.get(post_id)
+        if amounts is None:
+            amounts = totals[post_id] = [0, 0, 0, 0, 0]
+        amounts[slot] += e.count
+        key = (post_id, int(e.occurred_at.timestamp()) // 3600)
+        amounts = hours.get(key)
+        if amounts is None:
+            amounts = hours[key] = [0, 0, 0, 0, 0]
+        amounts[slot] += e.count
+    result.changes = {pid: {m: n for m, n in zip(METRICS, t, strict=True) if n}
+                      for pid, t in totals.items()}
     if not dry_run:
-        add_to_totals(session, totals, hours)
+        _add_amounts(session, totals, hours)
     return result
+
+
+# Event kind -> position of its metric in METRICS (and in the amount lists).
+_METRIC_SLOT: dict[str, int] = {kind: METRICS.index(metric)
+                                for kind, metric in KIND_METRIC.items()}
 
 
 def _sqlite_time(value: datetime) -> str:
@@ -287,16 +320,17 @@ def _sqlite_time(value: datetime) -> str:
     return out if len(out) == 26 else out + ".000000"
 
 
-_HOUR_TEXT: dict[datetime, str] = {}
+_HOUR_TEXT: dict[int, str] = {}
 
 
-def _hour_text(hour: datetime) -> str:
-    # Bucket hours repeat across batches; a small memo saves formatting them again.
+def _hour_text(hour: int) -> str:
+    """The stored SQLite text of an hour given as hours since 1970 (memoised: hours repeat
+    across batches)."""
     out = _HOUR_TEXT.get(hour)
     if out is None:
         if len(_HOUR_TEXT) > 50_000:
             _HOUR_TEXT.clear()
-        out = _HOUR_TEXT[hour] = _sqlite_time(hour)
+        out = _HOUR_TEXT[hour] = _sqlite_time(datetime.fromtimestamp(hour * 3600, UTC))
     return out
 
 
@@ -376,18 +410,29 @@ def add_to_totals(session: Session, totals: Mapping[int, Mapping[str, int]],
 
     `SET x = x + :n`: the database adds, so concurrent writers never lose an update.
     """
+    _add_amounts(session,
+                 {pid: [int(t.get(m, 0)) for m in METRICS] for pid, t in totals.items()},
+                 {(pid, int(hour.timestamp()) // 3600): [int(v.get(m, 0)) for m in METRICS]
+                  for (pid, hour), v in hours.items()})
+
+
+def _add_amounts(session: Session, totals: Mapping[int, list[int]],
+                 hours: Mapping[tuple[int, int], list[int]]) -> None:
+    """add_to_totals with amounts as lists in METRICS order and hours as whole hours since
+    1970-01-01 UTC (integers hash and compare much faster than aware datetimes)."""
     if session.get_bind().dialect.name == "sqlite":
         conn = _sqlite_write_lock(session)
         if totals:
             # Only the metrics that changed appear in SET: each metric has an index, and
             # SQLite maintains the index of every column named in SET.
-            groups: dict[tuple[str, ...], list[tuple[int, ...]]] = defaultdict(list)
-            for pid, t in sorted(totals.items()):
-                changed = tuple(m for m in METRICS if t.get(m))
+            groups: dict[tuple[int, ...], list[tuple[int, ...]]] = defaultdict(list)
+            # (No sorting here: SQLite has one writer at a time, so no deadlock to avoid.)
+            for pid, amounts in totals.items():
+                changed = tuple(i for i, n in enumerate(amounts) if n)
                 if changed:
-                    groups[changed].append((*[int(t[m]) for m in changed], pid))
+                    groups[changed].append((*[amounts[i] for i in changed], pid))
             for changed, params in groups.items():
-                sets = ", ".join(f"{m} = {m} + ?" for m in changed)
+                sets = ", ".join(f"{METRICS[i]} = {METRICS[i]} + ?" for i in changed)
                 conn.exec_driver_sql(f"UPDATE posts SET {sets} WHERE id = ?", params)
         if hours:
             cols = ", ".join(METRICS)
@@ -395,8 +440,7 @@ def add_to_totals(session: Session, totals: Mapping[int, Mapping[str, int]],
             conn.exec_driver_sql(
                 f"INSERT INTO metric_buckets (post_id, hour, {cols}) VALUES (?, ?, ?, ?, ?, ?, ?)"
                 f" ON CONFLICT (post_id, hour) DO UPDATE SET {upd}",
-                [(pid, _hour_text(hour), *[int(v.get(m, 0)) for m in METRICS])
-                 for (pid, hour), v in sorted(hours.items())])
+                [(pid, _hour_text(hour), *amounts) for (pid, hour), amounts in hours.items()])
         return
     if totals:
         ids = sorted(totals)
@@ -411,7 +455,7 @@ def add_to_totals(session: Session, totals: Mapping[int, Mapping[str, int]],
         session.execute(text(
             f"UPDATE posts SET {sets} FROM unnest(CAST(:ids AS integer[]), {casts}) "
             f"AS d(id, {', '.join(METRICS)}) WHERE posts.id = d.id"),
-            {"ids": ids, **{m: [int(totals[pid].get(m, 0)) for pid in ids] for m in METRICS}})
+            {"ids": ids, **{m: [totals[pid][i] for pid in ids] for i, m in enumerate(METRICS)}})
     if hours:
         keys = sorted(hours)
         sets = ", ".join(f"{m} = metric_buckets.{m} + excluded.{m}" for m in METRICS)
@@ -420,8 +464,9 @@ def add_to_totals(session: Session, totals: Mapping[int, Mapping[str, int]],
             f"INSERT INTO metric_buckets (post_id, hour, {', '.join(METRICS)}) "
             f"SELECT * FROM unnest(CAST(:pids AS integer[]), CAST(:hours AS timestamptz[]), "
             f"{casts}) ON CONFLICT (post_id, hour) DO UPDATE SET {sets}"),
-            {"pids": [k[0] for k in keys], "hours": [k[1] for k in keys],
-             **{m: [int(hours[k].get(m, 0)) for k in keys] for m in METRICS}})
+            {"pids": [k[0] for k in keys],
+             "hours": [datetime.fromtimestamp(k[1] * 3600, UTC) for k in keys],
+             **{m: [hours[k][i] for k in keys] for i, m in enumerate(METRICS)}})
 
 
 def bump(session: Session, post_id: int, metric: str, amount: int, *, now: datetime) -> None:
