@@ -23,7 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ..channels.base import Finding
 from ..errors import N_, DomainError, Forbidden, NotFound, ValidationError
-from ..models import AuditEvent, Channel, ContentPiece, PieceRevision, Post, User
+from ..models import POST_STATES, AuditEvent, Channel, ContentPiece, PieceRevision, Post, User
 from ..models.review import Approval, Comment, PostHold, ReviewLink
 from ..rendering import sanitize_html
 from ..timeutil import as_utc
@@ -593,21 +593,40 @@ class QueueItem:
     second_approval: bool
 
 
-def _queue_condition() -> ColumnElement[bool]:
-    two_channel = exists(select(Post.id).join(Channel, Channel.id == Post.channel_id).where(
-        Post.piece_id == ContentPiece.id, Post.status != "cancelled",
-        Channel.requires_two_approvals.is_(True)))
+# Post states still to be published: named positively so the (status, …) index applies.
+_NOT_DONE = tuple(s for s in POST_STATES if s not in ("cancelled", "published"))
+
+
+def _two_approval_channels(session: Session) -> list[int]:
+    return list(session.scalars(select(Channel.id).where(
+        Channel.requires_two_approvals.is_(True))))
+
+
+def _awaiting_second_approval(channel_ids: list[int]) -> ColumnElement[bool]:
+    """Approved pieces that a two-approval channel still holds: a post there that is not
+    cancelled or published, and fewer than two approvals of the current version.
+
+    Starts from the posts of those channels (usually none), so the cost does not grow
+    with the number of approved pieces: every piece ever published is approved.
+    """
     approvals = (select(func.count(distinct(Approval.user_id)))
                  .where(Approval.piece_id == ContentPiece.id,
                         Approval.version == ContentPiece.version,
                         Approval.voided_at.is_(None)).scalar_subquery())
-    awaiting_second = and_(ContentPiece.status == "approved", two_channel, approvals < 2)
-    return or_(ContentPiece.status == "in_review", awaiting_second)
+    held = select(Post.piece_id).where(Post.channel_id.in_(channel_ids),
+                                       Post.status.in_(_NOT_DONE))
+    return and_(ContentPiece.status == "approved", ContentPiece.id.in_(held), approvals < 2)
+
+
+def _queue_condition(session: Session) -> ColumnElement[bool]:
+    in_review = ContentPiece.status == "in_review"
+    channel_ids = _two_approval_channels(session)
+    return or_(in_review, _awaiting_second_approval(channel_ids)) if channel_ids else in_review
 
 
 def _queue_pieces(session: Session) -> list[ContentPiece]:
     return list(session.scalars(
-        select(ContentPiece).where(_queue_condition())
+        select(ContentPiece).where(_queue_condition(session))
         .order_by(ContentPiece.submitted_at.asc().nulls_first(), ContentPiece.id)))
 
 
@@ -624,8 +643,15 @@ def review_queue(session: Session, now: datetime) -> list[QueueItem]:
 
 
 def queue_count(session: Session) -> int:
-    """The navigation badge: one cheap COUNT on every page an approver opens."""
-    return session.scalar(select(func.count(ContentPiece.id)).where(_queue_condition())) or 0
+    """The navigation badge, on every page an approver opens: two index-driven counts (the
+    two parts are disjoint: a piece is either in review or approved)."""
+    count = select(func.count(ContentPiece.id))
+    in_review = session.scalar(count.where(ContentPiece.status == "in_review")) or 0
+    channel_ids = _two_approval_channels(session)
+    if not channel_ids:
+        return in_review
+    return in_review + (session.scalar(count.where(_awaiting_second_approval(channel_ids)))
+                        or 0)
 
 
 # --- external reviewer links ----------------------------------------------------------------

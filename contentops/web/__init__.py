@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, redirect, render_template, request, url_for
-from flask_babel import (
-    format_date,
-    format_datetime,
-    format_decimal,
-    format_percent,
-    get_locale,
-    gettext,
-)
+from flask_babel import get_locale, gettext
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
@@ -128,26 +121,13 @@ def _register_errors(app: Flask) -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
-    @app.template_filter("dt")
-    def dt_filter(value, fmt: str = "medium"):
-        return "" if value is None else format_datetime(value, fmt)
-
-    @app.template_filter("format_date")
-    def date_filter(value, fmt: str = "medium"):
-        return "" if value is None else format_date(value, fmt)
-
-    @app.template_filter("format_number")
-    def number_filter(value):
-        return "" if value is None else format_decimal(value)
-
-    @app.template_filter("format_percent")
-    def percent_filter(value):
-        return "" if value is None else format_percent(value, "#,##0.0%")
-
     from .. import labels
+    from . import formatting
+
+    formatting.register(app)
 
     def _label(table: dict[str, str]):
-        return lambda key: gettext(table[key]) if key in table else (key or "")
+        return lambda key: formatting.label(table, key)
 
     app.jinja_env.globals.update(
         post_status_label=_label(labels.POST_STATUS_LABELS),
