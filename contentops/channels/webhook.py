@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from dataclasses import replace
 from typing import Any
 
 import requests
@@ -39,9 +40,19 @@ class WebhookAdapter(ChannelAdapter):
                     help=N_("Used for the X-ContentOps-Signature header.")),
         ConfigField("timeout_s", N_("Timeout (seconds)"), "int", default=10, min_value=1,
                     max_value=120),
+        ConfigField("metrics_url", N_("Metrics URL"), "url",
+                    help=N_("Optional. The scheduler asks this address for the reads, likes, "
+                            "comments, shares and clicks of published posts every 30 "
+                            "minutes.")),
     )
     # The receiver dedupes on Idempotency-Key, so a re-send after a crash is safe.
     capabilities = Capabilities(idempotent=True)
+    METRICS_CHUNK = 500
+
+    def __init__(self, config, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        if self.config.get("metrics_url"):
+            self.capabilities = replace(type(self).capabilities, metrics=True)
 
     def render(self, post: OutgoingPost) -> dict[str, Any]:
         return {
@@ -95,6 +106,58 @@ class WebhookAdapter(ChannelAdapter):
                                  {"status": status}, detail=detail, retry_after=retry_after)
         raise PermanentError(N_("The receiver refused the post (HTTP %(status)s)."),
                              {"status": status}, detail=detail)
+
+
+    def fetch_metrics(self, items: list[tuple[int, str]]) -> dict[int, dict[str, int]]:
+        """Totals per post from `metrics_url`: a signed POST of
+        `{"items": [{"post_id", "external_id"}]}` (at most 500 per request), answered with
+        `{"metrics": {"<external_id>": {"reads": n, "likes": n, …}}}`. Unknown ids and
+        metrics are ignored; negative or non-integer values are dropped."""
+        out: dict[int, dict[str, int]] = {}
+        for first in range(0, len(items), self.METRICS_CHUNK):
+            chunk = items[first:first + self.METRICS_CHUNK]
+            reply = self._post_metrics([{"post_id": pid, "external_id": ext}
+                                        for pid, ext in chunk])
+            by_external = reply.get("metrics") if isinstance(reply, dict) else None
+            if not isinstance(by_external, dict):
+                raise TransientError(N_("The metrics reply is not in the expected format."),
+                                     detail="no 'metrics' object")
+            for pid, ext in chunk:
+                values = by_external.get(ext)
+                if not isinstance(values, dict):
+                    continue
+                clean = {m: v for m, v in values.items()
+                         if m in METRIC_NAMES and type(v) is int and v >= 0}
+                if clean:
+                    out[pid] = clean
+        return out
+
+    def _post_metrics(self, items: list[dict[str, Any]]) -> Any:
+        body = json.dumps({"items": items}, ensure_ascii=False).encode("utf-8")
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "X-ContentOps-Signature": signature(str(self.config.get("secret", "")), body),
+            "User-Agent": "ContentOps-Webhook/1",
+        }
+        http = self.http or requests
+        try:
+            response = http.post(self.config["metrics_url"], data=body, headers=headers,
+                                 timeout=float(self.config.get("timeout_s") or 10))
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            raise TransientError(N_("Could not connect to the receiver."),
+                                 detail=type(exc).__name__) from exc
+        if not 200 <= response.status_code < 300:
+            raise TransientError(N_("The receiver is busy or failing (HTTP %(status)s)."),
+                                 {"status": response.status_code},
+                                 detail=f"HTTP {response.status_code}")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise TransientError(N_("The metrics reply is not in the expected format."),
+                                 detail="not JSON") from exc
+
+
+METRIC_NAMES = frozenset(("reads", "likes", "comments", "shares", "clicks"))
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from ..services import publishing, system
+from ..services import feedback, publishing, system
 
 log = logging.getLogger(__name__)
 
@@ -50,3 +50,17 @@ def next_due(factory: Callable[[], Session]) -> datetime | None:
     finally:
         session.rollback()
         session.close()
+
+
+def collect_metrics(factory: Callable[[], Session], node_id: str, now: datetime, period: str,
+                    adapter_for: publishing.AdapterFactory) -> dict[int, int] | None:
+    """Pull totals from channels that report them; one node per period does it."""
+    def run(session: Session) -> dict[int, int] | None:
+        if not system.claim_period(session, "collect_metrics", period, node_id, now=now):
+            return None
+        report = feedback.collect_metrics(session, now=now, adapter_for=adapter_for)
+        session.commit()
+        if report:
+            log.info("metrics pulled: %s", report)
+        return report
+    return _with_session(factory, run)  # type: ignore[return-value]

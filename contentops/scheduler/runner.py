@@ -7,7 +7,9 @@ in-memory job store) only drives timing:
 - sweep (every 30 s): a safety dispatch in case a timer was lost;
 - reaper (every 5 s): expired leases → `unknown`;
 - reconcile (every 10 s): `unknown` → published / re-sent / a person; manual deadlines;
-- heartbeat (every 10 s): liveness for /api/v1/health and the page banner.
+- heartbeat (every 10 s): liveness for /api/v1/health and the page banner;
+- metrics (every 30 min): pull reads/likes/… from channels that report them (one node per
+  period, through a job_runs row).
 
 No per-post jobs exist, so 100k scheduled posts cost the scheduler nothing in memory.
 """
@@ -69,6 +71,8 @@ class SchedulerRunner:
         self.reap_seconds = _setting(app, "CONTENTOPS_REAP_SECONDS", 5.0, float)
         self.reconcile_seconds = _setting(app, "CONTENTOPS_RECONCILE_SECONDS", 10.0, float)
         self.heartbeat_seconds = _setting(app, "CONTENTOPS_HEARTBEAT_SECONDS", 10.0, float)
+        self.metrics_seconds = max(
+            1.0, _setting(app, "CONTENTOPS_METRICS_SECONDS", 1800.0, float))
         # One shared HTTP session: keep-alive connections are reused across posts and threads.
         self.http = requests.Session()
         adapter = HTTPAdapter(pool_connections=32, pool_maxsize=max(workers, 10))
@@ -109,6 +113,9 @@ class SchedulerRunner:
                     max_instances=2)
         sch.add_job(self.reconcile, "interval", seconds=self.reconcile_seconds, id="reconcile",
                     next_run_time=now + timedelta(seconds=1))
+        sch.add_job(self.collect_metrics, "interval", seconds=self.metrics_seconds,
+                    id="metrics", next_run_time=now + timedelta(
+                        seconds=min(60.0, self.metrics_seconds)))
         sch.start()
         self.running = True
         log.info("scheduler %s started", self.node_id)
@@ -144,6 +151,13 @@ class SchedulerRunner:
         jobs.reconcile(self.session_factory, self.node_id, now, self.adapter_for,
                        self.base_url)
         jobs.expire_staff_tasks(self.session_factory, now)
+
+    def collect_metrics(self) -> dict[int, int] | None:
+        now = utcnow()
+        # Periods are numbered from the epoch, so every node agrees on the current one.
+        period = str(int(now.timestamp() // self.metrics_seconds))
+        return jobs.collect_metrics(self.session_factory, self.node_id, now, period,
+                                    self.adapter_for)
 
     def watch(self) -> None:
         """Cheap poll: arm the dispatch job at the next due time (or run it now)."""
