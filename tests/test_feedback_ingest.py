@@ -310,3 +310,34 @@ def test_postgres_paths(tmp_path, pg_url):
                          (datetime(2026, 11, 23, 12, tzinfo=UTC), 7)}
         s.remove()
         _db.engine.dispose()
+
+
+def test_comment_list_reads_the_partial_comments_index(db):
+    """The piece page's comments come from the small comments-only index, not from every
+    event of the post (reads are most of them)."""
+    from sqlalchemy import event
+
+    post = make_post(db.session)
+    db.session.commit()
+    batch = [{"event_id": f"r{i}", "post_id": post.id, "kind": "read"} for i in range(50)]
+    batch += [{"event_id": f"c{i}", "post_id": post.id, "kind": "comment", "text": f"评论 {i}",
+               "occurred_at": (NOW - timedelta(minutes=i)).isoformat()} for i in range(3)]
+    fb.ingest(db.session, batch, now=NOW)
+    db.session.commit()
+    seen: list[tuple[str, tuple]] = []
+
+    def capture(conn, cursor, statement, params, context, executemany):
+        if "FROM feedback_events" in statement:
+            seen.append((statement, params))
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        comments = fb.received_comments(db.session, [post.id])
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    assert [c.text for c in comments] == ["评论 0", "评论 1", "评论 2"]
+    (statement, params), = seen
+    raw = db.session.connection().connection.dbapi_connection
+    plan = " ".join(str(r[-1]) for r in raw.execute("EXPLAIN QUERY PLAN " + statement, params))
+    assert "ix_feedback_events_comments" in plan, plan

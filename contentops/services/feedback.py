@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, select, text, tuple_, update
+from sqlalchemy import bindparam, case, literal, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -598,8 +598,10 @@ def received_comments(session: Session, post_ids: Iterable[int],
     if not ids:
         return []
     return list(session.scalars(
+        # The kind as a literal: SQLite uses the partial comments index only when the
+        # query's condition matches the index's own (a bound parameter cannot).
         select(FeedbackEvent).where(FeedbackEvent.post_id.in_(ids),
-                                    FeedbackEvent.kind == "comment",
+                                    FeedbackEvent.kind == literal("comment", literal_execute=True),
                                     FeedbackEvent.text.is_not(None))
         .order_by(FeedbackEvent.occurred_at.desc()).limit(limit)))
 
