@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from ..services import feedback, publishing, system
+from ..services import db_maintenance, feedback, publishing, system
 
 log = logging.getLogger(__name__)
 
@@ -64,3 +64,13 @@ def collect_metrics(factory: Callable[[], Session], node_id: str, now: datetime,
             log.info("metrics pulled: %s", report)
         return report
     return _with_session(factory, run)  # type: ignore[return-value]
+
+
+def refresh_statistics(factory: Callable[[], Session], node_id: str, now: datetime) -> object:
+    """Once a day (UTC) on one node: the query planner's statistics."""
+    def run(session: Session) -> bool:
+        if not system.claim_period(session, "refresh_statistics", now.date().isoformat(),
+                                   node_id, now=now):
+            return False
+        return db_maintenance.refresh_statistics(session)
+    return _with_session(factory, run)

@@ -9,7 +9,8 @@ in-memory job store) only drives timing:
 - reconcile (every 10 s): `unknown` → published / re-sent / a person; manual deadlines;
 - heartbeat (every 10 s): liveness for /api/v1/health and the page banner;
 - metrics (every 30 min): pull reads/likes/… from channels that report them (one node per
-  period, through a job_runs row).
+  period, through a job_runs row);
+- statistics (daily, one node): refresh the query planner's statistics (SQLite ANALYZE).
 
 No per-post jobs exist, so 100k scheduled posts cost the scheduler nothing in memory.
 """
@@ -116,6 +117,8 @@ class SchedulerRunner:
         sch.add_job(self.collect_metrics, "interval", seconds=self.metrics_seconds,
                     id="metrics", next_run_time=now + timedelta(
                         seconds=min(60.0, self.metrics_seconds)))
+        sch.add_job(self.refresh_statistics, "interval", hours=1, id="statistics",
+                    next_run_time=now + timedelta(seconds=30))
         sch.start()
         self.running = True
         log.info("scheduler %s started", self.node_id)
@@ -158,6 +161,10 @@ class SchedulerRunner:
         period = str(int(now.timestamp() // self.metrics_seconds))
         return jobs.collect_metrics(self.session_factory, self.node_id, now, period,
                                     self.adapter_for)
+
+    def refresh_statistics(self) -> object:
+        # Hourly ticks; the job_runs row for the day lets one of them, on one node, work.
+        return jobs.refresh_statistics(self.session_factory, self.node_id, utcnow())
 
     def watch(self) -> None:
         """Cheap poll: arm the dispatch job at the next due time (or run it now)."""
