@@ -104,6 +104,15 @@ def metrics_channel(session, service, **config):
                                          "metrics_url": service.url, **config})
 
 
+def test_a_metrics_url_must_be_a_web_address(db):
+    from contentops.errors import ValidationError
+
+    with pytest.raises(ValidationError) as info:
+        make_channel(db.session, config={"url": "http://127.0.0.1:9/none", "secret": "s",
+                                         "metrics_url": "not an address"})
+    assert "metrics_url" in str(info.value.fields)
+
+
 def test_webhook_without_metrics_url_reports_nothing(db):
     channel = make_channel(db.session)
     adapter = build_adapter(channel, SECRET_KEY)

@@ -72,22 +72,8 @@ class WebhookAdapter(ChannelAdapter):
 
     def publish(self, post: OutgoingPost, idempotency_key: str) -> PublishResult:
         body = json.dumps(self.render(post), ensure_ascii=False).encode("utf-8")
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            "X-ContentOps-Signature": signature(str(self.config.get("secret", "")), body),
-            "Idempotency-Key": idempotency_key,
-            "User-Agent": "ContentOps-Webhook/1",
-        }
-        http = self.http or requests
-        timeout = float(self.config.get("timeout_s") or 10)
-        try:
-            response = http.post(self.config["url"], data=body, headers=headers, timeout=timeout)
-        except requests.Timeout as exc:
-            raise TransientError(N_("The receiver did not answer in time."),
-                                 detail=type(exc).__name__) from exc
-        except requests.ConnectionError as exc:
-            raise TransientError(N_("Could not connect to the receiver."),
-                                 detail=type(exc).__name__) from exc
+        response = self._signed_post(self.config["url"], body,
+                                     {"Idempotency-Key": idempotency_key})
         status = response.status_code
         if 200 <= status < 300:
             try:
@@ -132,20 +118,28 @@ class WebhookAdapter(ChannelAdapter):
                     out[pid] = clean
         return out
 
-    def _post_metrics(self, items: list[dict[str, Any]]) -> Any:
-        body = json.dumps({"items": items}, ensure_ascii=False).encode("utf-8")
+    def _signed_post(self, url: str, body: bytes, headers: dict[str, str] | None = None):
+        """POST `body` signed with the channel secret; connection problems are transient."""
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "X-ContentOps-Signature": signature(str(self.config.get("secret", "")), body),
             "User-Agent": "ContentOps-Webhook/1",
+            **(headers or {}),
         }
         http = self.http or requests
+        timeout = float(self.config.get("timeout_s") or 10)
         try:
-            response = http.post(self.config["metrics_url"], data=body, headers=headers,
-                                 timeout=float(self.config.get("timeout_s") or 10))
-        except (requests.Timeout, requests.ConnectionError) as exc:
+            return http.post(url, data=body, headers=headers, timeout=timeout)
+        except requests.Timeout as exc:
+            raise TransientError(N_("The receiver did not answer in time."),
+                                 detail=type(exc).__name__) from exc
+        except requests.ConnectionError as exc:
             raise TransientError(N_("Could not connect to the receiver."),
                                  detail=type(exc).__name__) from exc
+
+    def _post_metrics(self, items: list[dict[str, Any]]) -> Any:
+        body = json.dumps({"items": items}, ensure_ascii=False).encode("utf-8")
+        response = self._signed_post(self.config["metrics_url"], body)
         if not 200 <= response.status_code < 300:
             raise TransientError(N_("The receiver is busy or failing (HTTP %(status)s)."),
                                  {"status": response.status_code},
