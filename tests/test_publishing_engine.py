@@ -190,6 +190,33 @@ def test_permanent_error_fails_at_once(db, factory, clock, author, notified):
     assert len(notified) == 1
 
 
+def test_failure_notice_gives_the_reason_in_each_readers_language(app, db, factory, clock,
+                                                                   author):
+    from flask_babel import force_locale
+
+    from contentops.models.review import Notification
+    from contentops.web.notifications import notification_text
+
+    author.locale = "zh"
+    db.session.commit()
+    channel = make_channel(db.session)
+    post = make_post(db.session, channel, author, clock.now)
+    dispatcher(factory, clock, FakeAdapter(["permanent"])).run()
+    (notice,) = db.session.scalars(select(Notification).where(
+        Notification.user_id == author.id)).all()
+    assert fresh(db, post.id).status == "failed"
+    with app.test_request_context("/"):
+        with force_locale("zh"):
+            chinese = notification_text(notice)
+        with force_locale("en"):
+            english = notification_text(notice)
+    assert "未能在" in chinese and "接收方拒绝了该发布（HTTP 400）" in chinese, chinese
+    assert "could not be published" in english and "refused the post (HTTP 400)" in english
+    mail = notifications.build_email("a@example.com", "A", "zh", notice.message, notice.params,
+                                     notice.link)
+    assert "接收方拒绝了该发布（HTTP 400）" in mail.get_content()
+
+
 def test_adapter_crash_is_recorded_and_retried(db, factory, clock, author):
     channel = make_channel(db.session)
     post = make_post(db.session, channel, author, clock.now)

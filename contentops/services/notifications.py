@@ -11,7 +11,7 @@ import logging
 import smtplib
 import ssl
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -142,12 +142,31 @@ def _translator(locale: str):
     return Translations.load(_mail.translations, [locale])
 
 
-def render_text(message: str, params: Mapping[str, Any], locale: str) -> str:
-    text = _translator(locale).gettext(message)
+def _fill(text: str, params: Mapping[str, Any]) -> str:
     try:
         return text % dict(params) if params else text
     except (KeyError, ValueError, TypeError):
         return text
+
+
+def localized_params(params: Mapping[str, Any],
+                     translate: Callable[[str, Mapping[str, Any]], str]) -> dict[str, Any]:
+    """The params with a stored failure reason (`reason_code`) rendered by `translate`."""
+    out = dict(params)
+    if out.get("reason_code"):
+        from .publishing import reason_text
+
+        out["reason"] = reason_text(out["reason_code"], translate)
+    return out
+
+
+def render_text(message: str, params: Mapping[str, Any], locale: str) -> str:
+    translator = _translator(locale)
+
+    def translate(msgid: str, values: Mapping[str, Any]) -> str:
+        return _fill(translator.gettext(msgid), values)
+
+    return translate(message, localized_params(params, translate))
 
 
 def build_email(to: str, name: str, locale: str, message: str, params: Mapping[str, Any],

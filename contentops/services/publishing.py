@@ -626,7 +626,10 @@ def _notify_problem(session: Session, post_ids: Iterable[int], what: str) -> Non
                    N_("“%(title)s” was not published on %(channel)s: %(reason)s"))
         notifications.notify(session, users, "publish_failed", message,
                              {"title": post.title, "channel": post.channel.name,
-                              "reason": reason_text(post.last_error), "post_id": post.id,
+                              # The stored reason, so each reader gets it in their language;
+                              # "reason" is its English text for anything that cannot.
+                              "reason": reason_text(post.last_error),
+                              "reason_code": post.last_error, "post_id": post.id,
                               "state": post.status},
                              link=f"/publishing/posts/{post.id}")
 

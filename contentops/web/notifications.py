@@ -25,7 +25,8 @@ def _configure_mail(state) -> None:
 @bp.app_template_global()
 def notification_text(item) -> str:
     """Notifications store a msgid and params: each reader sees their own language."""
-    return translate(item.message, dict(item.params or {}))
+    return translate(item.message,
+                     notifications.localized_params(item.params or {}, translate))
 
 
 @bp.get("/")
