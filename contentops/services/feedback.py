@@ -287,18 +287,18 @@ def ingest(session: Session, events: Sequence[Any], *, now: datetime, source: st
     # and hours, and small lists are much cheaper to build and add to than dicts.
     totals: dict[int, list[int]] = {}
     hours: dict[tuple[int, int], list[int]] = {}  # (post id, hours since 1970 UTC)
-    slot_of = _METRIC_SLOT
+    slot_of, n_metrics = _METRIC_SLOT, len(METRICS)
     for eid in inserted:
         e, post_id = rows[eid]
         slot = slot_of[e.kind]
         amounts = totals.get(post_id)
         if amounts is None:
-            amounts = totals[post_id] = [0, 0, 0, 0, 0]
+            amounts = totals[post_id] = [0] * n_metrics
         amounts[slot] += e.count
         key = (post_id, int(e.occurred_at.timestamp()) // 3600)
         amounts = hours.get(key)
         if amounts is None:
-            amounts = hours[key] = [0, 0, 0, 0, 0]
+            amounts = hours[key] = [0] * n_metrics
         amounts[slot] += e.count
     result.changes = {pid: {m: n for m, n in zip(METRICS, t, strict=True) if n}
                       for pid, t in totals.items()}
