@@ -593,7 +593,7 @@ class QueueItem:
     second_approval: bool
 
 
-# Post states still to be published: named positively so the (status, …) index applies.
+# Post states still ahead of publishing: a post already out (or cancelled) waits for nobody.
 _NOT_DONE = tuple(s for s in POST_STATES if s not in ("cancelled", "published"))
 
 
