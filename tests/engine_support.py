@@ -120,6 +120,16 @@ class FakeAdapter(ChannelAdapter):
         return self.existing
 
 
+def send_json(handler: BaseHTTPRequestHandler, status: int, reply: Any) -> None:
+    """Answer an http.server request with a JSON body (keep-alive safe: Content-Length)."""
+    data = json.dumps(reply).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 class Receiver:
     """A webhook receiver on 127.0.0.1 speaking HTTP/1.1 with keep-alive.
 
@@ -172,12 +182,7 @@ class Receiver:
                             receiver.times[key] = arrived
                         post_id = receiver.effects[key]["post_id"]
                         reply = {"id": f"r-{post_id}", "url": f"https://recv.example/{post_id}"}
-                data = json.dumps(reply).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, reply)
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True

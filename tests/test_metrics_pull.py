@@ -24,7 +24,7 @@ from contentops.services import feedback
 from contentops.services.channels import build_adapter
 from contentops.timeutil import utcnow
 
-from .engine_support import SECRET_KEY, make_channel, make_post
+from .engine_support import SECRET_KEY, make_channel, make_post, send_json
 
 
 class MetricsService:
@@ -61,12 +61,7 @@ class MetricsService:
                         status = 200
                         reply = {"metrics": {i["external_id"]: service.totals[i["external_id"]]
                                              for i in items if i["external_id"] in service.totals}}
-                data = json.dumps(reply).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, reply)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

@@ -143,49 +143,53 @@ def act(post_id: int, action: str):
     return _back(post)
 
 
+def _form_action(post: Post, run):
+    """Run a detail-page form action and commit. Returns (result, None), or (None, the
+    response that shows why it was refused: field errors on the page, others as a flash)."""
+    try:
+        result = run()
+        db.session.commit()
+        return result, None
+    except ValidationError as exc:
+        db.session.rollback()
+        db.session.refresh(post)
+        return None, _render_detail(post, error_fields(exc), 422)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(error_message(exc), "error")
+        return None, _back(post)
+
+
 @bp.post("/posts/<int:post_id>/mark-published")
 @requires_role("editor")
 def mark_published(post_id: int):
     post = _load(post_id)
-    try:
-        publishing.mark_published(db.session, post, url=request.form.get("url"),
-                                  actor=current_user, now=utcnow())
-        db.session.commit()
-    except ValidationError as exc:
-        db.session.rollback()
-        db.session.refresh(post)
-        return _render_detail(post, error_fields(exc), 422)
-    except DomainError as exc:
-        db.session.rollback()
-        flash(error_message(exc), "error")
-        return _back(post)
+    _, refused = _form_action(post, lambda: publishing.mark_published(
+        db.session, post, url=request.form.get("url"), actor=current_user, now=utcnow()))
+    if refused is not None:
+        return refused
     flash(gettext("Marked as published."), "success")
     return _back(post)
+
+
+def _reschedule(post: Post) -> list:
+    raw = (request.form.get("scheduled_at") or "").strip()
+    if not raw:
+        raise ValidationError({"scheduled_at": [N_("This field is required.")]})
+    try:
+        when = parse_local(raw, str(get_timezone()))
+    except ValueError:
+        raise ValidationError({"scheduled_at": [N_("Enter a date and time.")]}) from None
+    return publishing.reschedule(db.session, post, when, actor=current_user, now=utcnow())
 
 
 @bp.post("/posts/<int:post_id>/reschedule")
 @requires_role("editor")
 def reschedule(post_id: int):
     post = _load(post_id)
-    raw = (request.form.get("scheduled_at") or "").strip()
-    try:
-        if not raw:
-            raise ValidationError({"scheduled_at": [N_("This field is required.")]})
-        try:
-            when = parse_local(raw, str(get_timezone()))
-        except ValueError:
-            raise ValidationError({"scheduled_at": [N_("Enter a date and time.")]}) from None
-        warnings = publishing.reschedule(db.session, post, when, actor=current_user,
-                                         now=utcnow())
-        db.session.commit()
-    except ValidationError as exc:
-        db.session.rollback()
-        db.session.refresh(post)
-        return _render_detail(post, error_fields(exc), 422)
-    except DomainError as exc:
-        db.session.rollback()
-        flash(error_message(exc), "error")
-        return _back(post)
+    warnings, refused = _form_action(post, lambda: _reschedule(post))
+    if refused is not None:
+        return refused
     for warning in warnings:
         flash(translate(warning.message, dict(warning.params)), "warning")
     flash(gettext("The post was rescheduled."), "success")
