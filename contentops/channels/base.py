@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from ..errors import N_
+from .tokens import MemoryTokenStore, TokenStore
 
 Severity = Literal["error", "warning"]
 
@@ -54,6 +55,7 @@ class Capabilities:
     metrics: bool = False           # fetch_metrics() is implemented
     can_find_existing: bool = False  # find_existing() can prove whether a post went out
     staff_confirm: bool = False     # publishing hands the post to people (awaiting_staff)
+    tracks: bool = False            # track() follows a post the service or staff finish later
     per_minute: int | None = None   # the service's own rate limit per channel
     daily_quota: int | None = None  # the service's own daily limit per channel
     # Content limits as the service counts them. The key's suffix says the unit:
@@ -106,8 +108,16 @@ class OutgoingPost:
 class PublishResult:
     external_id: str | None = None
     url: str | None = None
-    # "published", or "awaiting_staff" for channels that hand the post to people.
+    # "published"; "publishing" when the service accepted it and finishes on its own time
+    # (公众号 freepublish); "awaiting_staff" when people must act (manual, 企业微信 群发).
     status: str = "published"
+    # Staff progress for awaiting_staff posts: {"confirmed", "total", …} (see README).
+    progress: Mapping[str, Any] | None = None
+    # When to call track() next; None = not tracked (a person confirms in the app).
+    check_after_s: float | None = None
+    # Staff deadline in seconds from now (e.g. 30 min for 公众号 群发保护); None = the
+    # channel's deadline_hours setting.
+    deadline_s: float | None = None
 
 
 class ChannelError(Exception):
@@ -155,7 +165,8 @@ class ChannelAdapter(ABC):
 
     def __init__(self, config: Mapping[str, Any], *, http: Any = None,
                  channel_id: int | None = None, channel_name: str = "",
-                 signing_key: bytes | None = None) -> None:
+                 signing_key: bytes | None = None, tokens: TokenStore | None = None
+                 ) -> None:
         # `config` holds plain and decrypted secret fields together.
         self.config = dict(config)
         self.http = http  # a shared requests.Session for connection reuse, or None
@@ -163,6 +174,8 @@ class ChannelAdapter(ABC):
         self.channel_name = channel_name
         # Instance key for links the app must later trust (click tracking); from build_adapter.
         self.signing_key = signing_key
+        # Access tokens shared by every process (services.access_tokens), or in-process.
+        self.tokens: TokenStore = tokens if tokens is not None else MemoryTokenStore()
 
     def setting(self, name: str) -> Any:
         """A required setting, or a readable permanent error when it is missing (e.g. secrets
@@ -193,6 +206,14 @@ class ChannelAdapter(ABC):
     def find_existing(self, post: OutgoingPost, idempotency_key: str) -> PublishResult | None:
         """Prove whether an earlier attempt went out. None = cannot tell (a person decides)."""
         return None
+
+    def track(self, post: OutgoingPost, external_id: str,
+              progress: Mapping[str, Any] | None, *, final: bool = False) -> PublishResult:
+        """Where a post handed to the service or to staff stands now (capabilities.tracks):
+        "published", or still "publishing"/"awaiting_staff" with fresh progress. Raise
+        PermanentError when it failed (at `final`, the staff deadline: when it is not done
+        enough to count as published), TransientError to be asked again later."""
+        raise PermanentError(N_("This kind of channel cannot follow a post after sending."))
 
     def fetch_metrics(self, items: list[tuple[int, str]]) -> dict[int, dict[str, int]]:
         """Totals per post id for (post_id, external_id) pairs; only if capabilities.metrics."""

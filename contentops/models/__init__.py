@@ -1,5 +1,6 @@
 """All models, imported here so Alembic and the app see the whole schema."""
 
+from .access_tokens import AccessToken
 from .audit import AuditEvent
 from .content import PIECE_STATES, ContentPiece, PieceRevision, Tag, piece_tags
 from .feedback import (
@@ -17,7 +18,8 @@ from .taxonomy import Audience, Campaign, Channel, Style
 from .users import ROLES, ApiToken, User, role_rank
 
 __all__ = [
-    "AuditEvent", "ContentPiece", "PieceRevision", "Tag", "piece_tags", "PIECE_STATES",
+    "AccessToken", "AuditEvent", "ContentPiece", "PieceRevision", "Tag", "piece_tags",
+    "PIECE_STATES",
     "FeedbackEvent", "FEEDBACK_KINDS", "KIND_METRIC", "COMMENT_STATES", "FeedbackHookKey",
     "MetricBucket", "WebComment", "WebLike", "Post", "PublishAttempt", "POST_STATES", "METRICS",
     "Audience", "Campaign", "Channel", "Style", "ApiToken", "User", "ROLES", "role_rank",

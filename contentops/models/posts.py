@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -39,6 +39,8 @@ class Post(db.Model):
         Index("ix_posts_shares", "shares", "id"),
         Index("ix_posts_clicks", "clicks", "id"),
         Index("ix_posts_published_at", "published_at", "id"),
+        # Handoff tracking: posts the service or staff finish later, due for a look.
+        Index("ix_posts_check_at", "check_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -62,6 +64,10 @@ class Post(db.Model):
     external_id: Mapped[str | None] = mapped_column(String(255))
     external_url: Mapped[str | None] = mapped_column(String(1000))
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Posts handed to the service or to staff (PublishResult.status publishing/awaiting_staff):
+    # when the tracker looks next, and where the staff stand ({"confirmed", "total", …}).
+    check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    progress: Mapped[dict | None] = mapped_column(JSON)
     # Public page address for the web channel (/p/<slug>).
     slug: Mapped[str | None] = mapped_column(String(100), unique=True)
     # Denormalised metric totals so the post list never aggregates raw events.

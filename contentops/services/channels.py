@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from ..channels import secrets as channel_secrets
 from ..channels.base import ChannelAdapter, ConfigField, Finding, OutgoingPost
 from ..channels.base import Recipient as RecipientData
 from ..channels.registry import adapter_class, kinds
+from ..channels.tokens import TokenStore
 from ..errors import N_, ValidationError
 from ..models import Channel, ContentPiece, Post, User
 from ..timeutil import is_valid_timezone
 from . import audit
+from .access_tokens import DatabaseTokenStore
 
 log = logging.getLogger(__name__)
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -243,12 +246,25 @@ def secret_fields_set(channel: Channel, secret_key: str) -> list[str]:
     return sorted(readable_secrets(channel, secret_key))
 
 
-def build_adapter(channel: Channel, secret_key: str, http: Any = None) -> ChannelAdapter:
+def build_adapter(channel: Channel, secret_key: str, http: Any = None,
+                  tokens: TokenStore | None = None) -> ChannelAdapter:
+    """The channel's adapter with its decrypted settings. Access tokens go through the
+    database store of the channel's own database (shared by every process) unless given."""
     from .tracking import tracking_key
 
+    if tokens is None:
+        session = object_session(channel)
+        if session is not None:
+            tokens = token_store(session.get_bind(), secret_key)
     cls = adapter_class(channel.kind)
     return cls(full_config(channel, secret_key), http=http, channel_id=channel.id,
-               channel_name=channel.name, signing_key=tracking_key(secret_key))
+               channel_name=channel.name, signing_key=tracking_key(secret_key), tokens=tokens)
+
+
+@functools.lru_cache(maxsize=16)
+def token_store(bind: Any, secret_key: str) -> DatabaseTokenStore:
+    """One store per database and key (it holds no state but derives nothing twice)."""
+    return DatabaseTokenStore(getattr(bind, "engine", bind), secret_key)
 
 
 def public_url_for(session: Session, post: Post, base_url: str) -> str | None:
