@@ -39,6 +39,12 @@ def reconcile(factory: Callable[[], Session], node_id: str, now: datetime,
         s, now=now, node=node_id, adapter_for=adapter_for, base_url=base_url))
 
 
+def track_handoffs(factory: Callable[[], Session], node_id: str, now: datetime,
+                   adapter_for: publishing.AdapterFactory, base_url: str) -> object:
+    return _with_session(factory, lambda s: publishing.track_due(
+        s, now=now, node=node_id, adapter_for=adapter_for, base_url=base_url))
+
+
 def expire_staff_tasks(factory: Callable[[], Session], now: datetime) -> object:
     return _with_session(factory, lambda s: publishing.expire_staff_tasks(s, now=now))
 

@@ -71,6 +71,7 @@ class SchedulerRunner:
         self.sweep_seconds = _setting(app, "CONTENTOPS_SWEEP_SECONDS", 30.0, float)
         self.reap_seconds = _setting(app, "CONTENTOPS_REAP_SECONDS", 5.0, float)
         self.reconcile_seconds = _setting(app, "CONTENTOPS_RECONCILE_SECONDS", 10.0, float)
+        self.track_seconds = _setting(app, "CONTENTOPS_TRACK_SECONDS", 15.0, float)
         self.heartbeat_seconds = _setting(app, "CONTENTOPS_HEARTBEAT_SECONDS", 10.0, float)
         self.metrics_seconds = max(
             1.0, _setting(app, "CONTENTOPS_METRICS_SECONDS", 1800.0, float))
@@ -114,6 +115,8 @@ class SchedulerRunner:
                     max_instances=2)
         sch.add_job(self.reconcile, "interval", seconds=self.reconcile_seconds, id="reconcile",
                     next_run_time=now + timedelta(seconds=1))
+        sch.add_job(self.track, "interval", seconds=self.track_seconds, id="track",
+                    next_run_time=now + timedelta(seconds=2))
         sch.add_job(self.collect_metrics, "interval", seconds=self.metrics_seconds,
                     id="metrics", next_run_time=now + timedelta(
                         seconds=min(60.0, self.metrics_seconds)))
@@ -154,6 +157,11 @@ class SchedulerRunner:
         jobs.reconcile(self.session_factory, self.node_id, now, self.adapter_for,
                        self.base_url)
         jobs.expire_staff_tasks(self.session_factory, now)
+
+    def track(self) -> object:
+        """Follow posts handed to a service or to staff (handoff.track_due)."""
+        return jobs.track_handoffs(self.session_factory, self.node_id, utcnow(),
+                                   self.adapter_for, self.base_url)
 
     def collect_metrics(self) -> dict[int, int] | None:
         now = utcnow()

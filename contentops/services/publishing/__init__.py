@@ -5,6 +5,8 @@
 - `complete`   calling the adapter outside any transaction, the retry policy, and recording
                the outcome fenced by the claim token;
 - `dispatcher` the loop that keeps a bounded thread pool fed with claimed posts;
+- `handoff`    following posts the service or staff finish later (公众号 freepublish,
+               企业微信 broadcasts staff confirm) until published, failed or past the deadline;
 - `recovery`   the lease reaper, reconciliation of posts in doubt, staff-task deadlines;
 - `actions`    what people do to a post (schedule, publish now, retry, cancel, …);
 - `quotas`     channel quotas and scheduling conflicts (checked when scheduling and again
@@ -21,7 +23,8 @@ Post states the engine moves:
                                                               \\-> retrying (transient) | failed
   publishing --lease expired (reaper)--> unknown --reconcile--> published | retrying | (a person)
   scheduled/retrying --due while unapproved / beyond grace / over quota--> missed
-  awaiting_staff --deadline--> missed
+  publishing (handed to the service) --track--> published | failed
+  awaiting_staff --deadline--> missed (manual) | final track verdict: published | missed
 """
 
 from . import quotas
@@ -47,6 +50,7 @@ from .claim import (
 )
 from .complete import RetryPolicy, complete, complete_batch, run_publish
 from .dispatcher import Dispatcher, DispatchStats
+from .handoff import HANDOFF_STATES, TrackStats, track_due
 from .notices import people_to_tell
 from .overview import PAGE_GROUPS, attempts_for, post_dict, publishing_overview
 from .recovery import expire_staff_tasks, reap_expired, reconcile_unknown
@@ -66,7 +70,8 @@ __all__ = [
     "retry_post", "schedule_post", "unschedule_post", "claim_due", "claim_rows",
     "claimable_clause", "due_clause", "idempotency_key", "mark_unapproved_missed",
     "next_due_at", "outgoing_for", "RetryPolicy", "complete", "complete_batch", "run_publish",
-    "Dispatcher", "DispatchStats", "people_to_tell", "PAGE_GROUPS", "attempts_for",
+    "Dispatcher", "DispatchStats", "HANDOFF_STATES", "TrackStats", "track_due",
+    "people_to_tell", "PAGE_GROUPS", "attempts_for",
     "post_dict", "publishing_overview", "expire_staff_tasks", "reap_expired",
     "reconcile_unknown", "CLAIMABLE_STATES", "DEFAULT_LEASE_SECONDS", "DEFAULT_WORKERS",
     "AdapterFactory", "Decision", "Job", "Outcome", "SessionFactory",

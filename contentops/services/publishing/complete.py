@@ -21,6 +21,7 @@ from ...errors import N_
 from ...models import Post, PublishAttempt
 from ...reasons import encode_reason, reason_text
 from . import notices
+from .handoff import HANDOFF_STATES, handoff_values
 from .types import Job, Outcome
 
 log = logging.getLogger(__name__)
@@ -97,9 +98,8 @@ def _completion_values(outcome: Outcome, now: datetime, policy: RetryPolicy,
     if outcome.kind == "published":
         result = outcome.result or PublishResult()
         values["published_version"] = job.version
-        if result.status == "awaiting_staff":
-            hours = float(job.adapter.config.get("deadline_hours") or 24)
-            values.update(status="awaiting_staff", next_attempt_at=now + timedelta(hours=hours))
+        if result.status in HANDOFF_STATES:
+            values.update(handoff_values(result, job.adapter.config, now))
         else:
             values.update(status="published", published_at=now,
                           external_id=result.external_id, external_url=result.url)
@@ -126,7 +126,9 @@ def complete_batch(session: Session, outcomes: list[Outcome], *, now: datetime, 
     took over). The caller commits."""
     conn = session.connection()
     all_values = [_completion_values(o, now, policy, rng) for o in outcomes]
+    tracking = [{k: v.pop(k) for k in ("check_at", "progress") if k in v} for v in all_values]
     fenced = _apply_fenced(conn, outcomes, all_values)
+    _apply_handoffs(conn, tracking, fenced, outcomes)
     states: list[str] = []
     attempt_rows: list[dict[str, Any]] = []
     failed: list[int] = []
@@ -213,6 +215,16 @@ def _apply_fenced(conn, outcomes: list[Outcome], all_values: list[dict[str, Any]
         if conn.execute(stmt, params).rowcount == 1:
             held.add(outcome.job.post_id)
     return held
+
+
+def _apply_handoffs(conn, tracking: list[dict[str, Any]], fenced: set[int],
+                    outcomes: list[Outcome]) -> None:
+    """Tracking columns of posts handed to the service or to staff. Rare next to plain
+    publishes, so one small update each after the batch instead of widening it."""
+    for values, outcome in zip(tracking, outcomes, strict=True):
+        if values and outcome.job.post_id in fenced:
+            conn.execute(update(_POSTS).where(_POSTS.c.id == outcome.job.post_id)
+                         .values(**values))
 
 
 def complete(session: Session, outcome: Outcome, *, now: datetime, node: str,

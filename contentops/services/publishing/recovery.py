@@ -136,15 +136,17 @@ def reconcile_unknown(session: Session, *, now: datetime, node: str, adapter_for
 
 
 def expire_staff_tasks(session: Session, *, now: datetime) -> list[int]:
-    """Manual posts nobody confirmed by their deadline become `missed`."""
+    """Manual posts nobody confirmed by their deadline become `missed`. (Tracked ones —
+    with a `check_at` — get the adapter's final verdict in handoff.track_due instead.)"""
     ids = list(session.scalars(select(Post.id).where(
-        Post.status == "awaiting_staff", Post.next_attempt_at <= now)))
+        Post.status == "awaiting_staff", Post.next_attempt_at <= now,
+        Post.check_at.is_(None))))
     reason = encode_reason(N_("Nobody confirmed posting it by the deadline."))
     done = []
     for post_id in ids:
         if session.execute(update(Post).where(
                 Post.id == post_id, Post.status == "awaiting_staff",
-                Post.next_attempt_at <= now)
+                Post.next_attempt_at <= now, Post.check_at.is_(None))
                 .values(status="missed", last_error=reason, next_attempt_at=None,
                         updated_at=now)
                 .execution_options(synchronize_session=False)).rowcount == 1:
