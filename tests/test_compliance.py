@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from contentops.channels.base import Capabilities, OutgoingPost, PublishResult
-from contentops.channels.registry import _KINDS, register
+from contentops.channels.registry import adapter_class
 from contentops.errors import Forbidden, ValidationError
 from contentops.models import AuditEvent
 from contentops.services import app_settings, compliance, review
@@ -96,7 +96,7 @@ def test_missing_audience_style_links_and_alt(db):
 
 
 @pytest.fixture
-def limited_kind():
+def limited_kind(monkeypatch):
     """A channel kind declaring limits the way adapters do (capabilities.limits)."""
     from contentops.channels.base import ChannelAdapter
 
@@ -111,9 +111,9 @@ def limited_kind():
         def publish(self, post, idempotency_key) -> PublishResult:
             return PublishResult()
 
-    register(Limited)
-    yield Limited
-    _KINDS.pop("test_limited", None)
+    monkeypatch.setattr(compliance, "adapter_class",
+                        lambda kind: Limited if kind == Limited.kind else adapter_class(kind))
+    return Limited
 
 
 def test_channel_limits_in_characters_and_bytes(db, ids, limited_kind):

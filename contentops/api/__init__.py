@@ -40,16 +40,21 @@ def json_body() -> dict:
     return data
 
 
-def _import_route_modules() -> None:
-    """Every module in this package registers its routes on api_bp when imported.
 
-    Discovery keeps feature modules independent: adding one needs no edit here.
-    """
-    import importlib
-    import pkgutil
+# Each module registers its routes on api_bp when imported; a new one is added here.
+from . import (  # noqa: E402 - the modules need api_bp and json_body defined above
+    analytics,
+    calendar,
+    channels,
+    feedback,
+    health,
+    pieces,
+    post_actions,
+    posts,
+    review,
+    taxonomy,
+    tokens,
+)
 
-    for info in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{info.name}")
-
-
-_import_route_modules()
+__all__ = ["api_bp", "json_body", "analytics", "calendar", "channels", "feedback", "health",
+           "pieces", "post_actions", "posts", "review", "taxonomy", "tokens"]

@@ -17,9 +17,10 @@ from ..models import Channel, Post
 from ..services import calendar as cal
 from ..services import observances as obs
 from ..services.publishing import quotas, schedule_post
-from ..timeutil import isoformat, utcnow
+from ..timeutil import utcnow
 from . import api_bp, json_body
 from .auth import api_role, api_user
+from .schemas import post_dict
 
 
 def _args() -> dict[str, list[str]]:
@@ -112,11 +113,6 @@ def calendar_unscheduled():
     return jsonify(items)
 
 
-def post_json(post: Post) -> dict[str, Any]:
-    return {"id": post.id, "piece_id": post.piece_id, "channel_id": post.channel_id,
-            "status": post.status, "scheduled_at": isoformat(post.scheduled_at)}
-
-
 def parse_when(data: dict[str, Any], default_tz: str) -> datetime:
     """`scheduled_at` as ISO 8601 with an offset, or a wall-clock time plus `timezone`
     (what a calendar in a named zone knows after a drop)."""
@@ -150,7 +146,7 @@ def move_post(post_id: int):
     warnings = schedule_post(db.session, post, when, actor=api_user(), now=utcnow(),
                              tz=team_tz)
     db.session.commit()
-    return jsonify({**post_json(post),
+    return jsonify({**post_dict(post),
                     "warnings": [{"code": w.code, "message": translate(w.message,
                                                                       dict(w.params))}
                                  for w in warnings]})

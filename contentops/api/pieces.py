@@ -9,15 +9,15 @@ from flask import jsonify, request
 from ..channels.base import Finding
 from ..errors import N_, ValidationError
 from ..extensions import db
-from ..i18n import translate
 from ..services import content as content_service
 from ..timeutil import utcnow
 from . import api_bp, json_body
 from .auth import api_role, api_user
+from .schemas import piece_dict, piece_summary_dict, warning_dict
 
 
 def _warnings(findings: list[Finding]) -> list[dict[str, Any]]:
-    return [{"code": f.code, "message": translate(f.message, dict(f.params))} for f in findings]
+    return [warning_dict(f) for f in findings]
 
 
 @api_bp.get("/pieces")
@@ -27,7 +27,7 @@ def list_pieces():
     page, per_page = content_service.parse_page(request.args, strict=True)
     items, total = content_service.list_pieces(db.session, filters, page=page,
                                                per_page=per_page)
-    return jsonify({"items": [content_service.piece_summary_dict(p) for p in items],
+    return jsonify({"items": [piece_summary_dict(p) for p in items],
                     "total": total, "page": page, "per_page": per_page})
 
 
@@ -37,7 +37,7 @@ def create_piece():
     result = content_service.create_piece(db.session, json_body(), author=api_user(),
                                           now=utcnow())
     db.session.commit()
-    body = content_service.piece_dict(result.piece)
+    body = piece_dict(result.piece)
     body["warnings"] = _warnings(result.warnings)
     return jsonify(body), 201
 
@@ -45,7 +45,7 @@ def create_piece():
 @api_bp.get("/pieces/<int:piece_id>")
 @api_role("viewer")
 def get_piece(piece_id: int):
-    return jsonify(content_service.piece_dict(content_service.get_piece(db.session, piece_id)))
+    return jsonify(piece_dict(content_service.get_piece(db.session, piece_id)))
 
 
 @api_bp.patch("/pieces/<int:piece_id>")
@@ -60,6 +60,6 @@ def update_piece(piece_id: int):
     result = content_service.update_piece(db.session, piece, data, actor=api_user(),
                                           now=utcnow(), expected_version=expected)
     db.session.commit()
-    body = content_service.piece_dict(result.piece)
+    body = piece_dict(result.piece)
     body["warnings"] = _warnings(result.warnings)
     return jsonify(body)

@@ -7,12 +7,13 @@ from flask import jsonify
 
 from ..errors import N_, NotFound, ValidationError
 from ..extensions import db
+from ..i18n import translate
 from ..models import Post
-from ..reasons import reason_text
 from ..services import publishing
 from ..timeutil import parse_iso, utcnow
 from . import api_bp, json_body
 from .auth import api_role, api_user
+from .schemas import post_dict
 
 
 def _post(post_id: int) -> Post:
@@ -24,10 +25,7 @@ def _post(post_id: int) -> Post:
 
 def _done(post: Post, warnings: list | None = None):
     db.session.commit()
-    from ..i18n import translate
-
-    body = publishing.post_dict(post)
-    body["last_error"] = reason_text(post.last_error, translate) or None
+    body = post_dict(post)
     body["warnings"] = [translate(w.message, dict(w.params)) for w in (warnings or [])]
     return jsonify(body)
 

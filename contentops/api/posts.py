@@ -8,6 +8,7 @@ from ..extensions import db
 from ..services import postlist
 from . import api_bp
 from .auth import api_role, api_user
+from .schemas import post_list_item
 
 
 @api_bp.get("/posts")
@@ -18,7 +19,7 @@ def list_posts():
     filters = postlist.parse_filters(request.args, tz_name)
     page = postlist.list_posts(db.session, filters)
     return jsonify({
-        "items": [postlist.post_dict(post) for post in page.items],
+        "items": [post_list_item(post) for post in page.items],
         "total": page.total,
         "page": page.page,
         "per_page": page.per_page,

@@ -13,39 +13,14 @@ from ..extensions import db
 from ..i18n import translate
 from ..models.review import Comment
 from ..services import review
-from ..timeutil import isoformat, utcnow
-from . import api_bp, json_body
+from ..timeutil import utcnow
+from . import api_bp, json_body, schemas
 from .auth import api_role, api_user
 
 
-def finding_dict(finding: Finding) -> dict[str, Any]:
-    return {"code": finding.code, "severity": finding.severity, "field": finding.field,
-            "message": translate(finding.message, dict(finding.params)),
-            "params": dict(finding.params)}
-
-
 def review_dict(piece, findings: list[Finding] | None = None) -> dict[str, Any]:
-    approvals = review.active_approvals(db.session, piece)
-    out = {
-        "id": piece.id, "status": piece.status, "version": piece.version,
-        "approved_version": piece.approved_version,
-        "approvals": [{"user_id": a.user_id, "version": a.version,
-                       "approved_at": isoformat(a.created_at)} for a in approvals],
-        "approvals_needed": review.approvals_needed(piece),
-        "posts": [{"id": p.id, "channel_id": p.channel_id, "status": p.status,
-                   "scheduled_at": isoformat(p.scheduled_at), "held": p.hold is not None}
-                  for p in piece.posts],
-    }
-    if findings is not None:
-        out["findings"] = [finding_dict(f) for f in findings]
-    return out
-
-
-def comment_dict(comment: Comment) -> dict[str, Any]:
-    return {"id": comment.id, "piece_id": comment.piece_id, "parent_id": comment.parent_id,
-            "author": comment.author_name, "author_id": comment.author_id,
-            "version": comment.version, "body": comment.body,
-            "created_at": isoformat(comment.created_at)}
+    return schemas.review_dict(piece, review.active_approvals(db.session, piece),
+                               review.approvals_needed(piece), findings)
 
 
 def _text(data: dict, name: str) -> str:
@@ -76,7 +51,7 @@ def _compliance_error(exc: review.ComplianceBlocked):
             translate(finding.message, dict(finding.params)))
     response, status = json_error(422, exc.code, translate(exc.message), fields)
     body = response.get_json()
-    body["error"]["findings"] = [finding_dict(f) for f in exc.findings]
+    body["error"]["findings"] = [schemas.finding_dict(f) for f in exc.findings]
     return jsonify(body), status
 
 
@@ -129,7 +104,7 @@ def piece_comment(piece_id: int):
                                  author=api_user(), parent_id=parent,
                                  nonce=_text(data, "nonce") or None)
     db.session.commit()
-    return jsonify(comment_dict(comment)), 201
+    return jsonify(schemas.comment_dict(comment)), 201
 
 
 @api_bp.get("/pieces/<int:piece_id>/comments")
@@ -138,7 +113,7 @@ def piece_comments(piece_id: int):
     piece = review.get_piece(db.session, piece_id)
     rows = db.session.scalars(select(Comment).where(Comment.piece_id == piece.id)
                               .order_by(Comment.created_at, Comment.id))
-    return jsonify({"items": [comment_dict(c) for c in rows]})
+    return jsonify({"items": [schemas.comment_dict(c) for c in rows]})
 
 
 def _has_body() -> bool:

@@ -12,16 +12,9 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import ApiToken
 from ..services import users as user_service
-from ..timeutil import isoformat
 from . import api_bp
 from .auth import api_role, api_user
-
-
-def token_dict(token: ApiToken) -> dict:
-    return {"id": token.id, "name": token.name, "prefix": token.prefix,
-            "created_at": isoformat(token.created_at),
-            "last_used_at": isoformat(token.last_used_at),
-            "revoked_at": isoformat(token.revoked_at)}
+from .schemas import token_dict
 
 
 @api_bp.get("/tokens")

@@ -1,1 +1,1 @@
-"""Channel adapters: one module per kind, discovered by the registry."""
+"""Channel adapters: one module per kind, listed in registry.py."""

@@ -1,7 +1,7 @@
 """The adapter protocol (DESIGN.md §5). No Flask, no ORM: adapters see plain data.
 
-An adapter module defines one subclass of ChannelAdapter and decorates it with
-`@register` (from .registry). Nothing else in the app changes to add a kind.
+An adapter module defines one subclass of ChannelAdapter; registry.ADAPTERS lists it.
+Nothing else in the app changes to add a kind.
 """
 
 from __future__ import annotations
@@ -64,6 +64,8 @@ class Capabilities:
     limits: Mapping[str, int] = field(default_factory=dict)
     # Reads/clicks are tracked by the app itself (e-mail open pixel, click redirects).
     tracking: bool = False
+    # The external id the adapter returns is the post's public slug (the web channel).
+    sets_slug: bool = False
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,6 @@ from ._robot import (
     title_of,
 )
 from .base import Capabilities, ConfigField, Finding, OutgoingPost
-from .registry import register
 
 BODY_BYTES = 20000
 THROTTLE_SECONDS = 600
@@ -63,7 +62,6 @@ def sign(secret: str, timestamp_ms: int) -> str:
     return quote_plus(base64.b64encode(digest))
 
 
-@register
 class DingTalkRobotAdapter(RobotAdapter):
     kind = "dingtalk_robot"
     label = N_("DingTalk group robot")

@@ -33,7 +33,6 @@ from .base import (
     TransientError,
     limit_finding,
 )
-from .registry import register
 
 SUBJECT_CHARS = 200
 PREVIEW_PREFIX = "[预览 Preview] "
@@ -58,7 +57,6 @@ def unsubscribe_url(base: str, token: str) -> str:
     return f"{base}/u/{token}"
 
 
-@register
 class EmailAdapter(ChannelAdapter):
     kind = "email"
     label = N_("E-mail (SMTP)")

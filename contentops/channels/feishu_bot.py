@@ -30,7 +30,6 @@ from ._robot import (
     title_of,
 )
 from .base import Capabilities, ConfigField, Finding, OutgoingPost
-from .registry import register
 
 BODY_BYTES = 20 * 1024
 MORE = "阅读全文"
@@ -56,7 +55,6 @@ def sign(secret: str, timestamp: int) -> str:
     return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
 
 
-@register
 class FeishuBotAdapter(RobotAdapter):
     kind = "feishu_bot"
     label = N_("Feishu group robot")

@@ -10,10 +10,8 @@ from __future__ import annotations
 from ..errors import N_
 from ..rendering import markdown_to_text
 from .base import Capabilities, ChannelAdapter, ConfigField, OutgoingPost, PublishResult
-from .registry import register
 
 
-@register
 class ManualAdapter(ChannelAdapter):
     kind = "manual"
     label = N_("Manual (a person posts it)")

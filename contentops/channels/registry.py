@@ -1,36 +1,35 @@
-"""Channel kinds by name. Every module in this package that defines an adapter registers it."""
+"""Channel kinds by name: the explicit list of adapter classes (DESIGN.md §5).
+
+A new kind is one module with one ChannelAdapter subclass, added to ADAPTERS below
+(tests/test_wiring.py fails while an adapter module is left out).
+"""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 from .base import ChannelAdapter
+from .dingtalk_robot import DingTalkRobotAdapter
+from .email import EmailAdapter
+from .feishu_bot import FeishuBotAdapter
+from .manual import ManualAdapter
+from .web import WebAdapter
+from .webhook import WebhookAdapter
+from .wecom_robot import WeComRobotAdapter
 
-_KINDS: dict[str, type[ChannelAdapter]] = {}
-_loaded = False
-_SKIP = {"base", "registry", "secrets"}
+ADAPTERS: tuple[type[ChannelAdapter], ...] = (
+    WebhookAdapter,
+    WebAdapter,
+    ManualAdapter,
+    EmailAdapter,
+    WeComRobotAdapter,
+    DingTalkRobotAdapter,
+    FeishuBotAdapter,
+)
 
-
-def register(cls: type[ChannelAdapter]) -> type[ChannelAdapter]:
-    _KINDS[cls.kind] = cls
-    return cls
-
-
-def _load() -> None:
-    global _loaded
-    if _loaded:
-        return
-    from .. import channels
-
-    for module in pkgutil.iter_modules(channels.__path__):
-        if module.name not in _SKIP and not module.name.startswith("_"):
-            importlib.import_module(f"{channels.__name__}.{module.name}")
-    _loaded = True
+_KINDS: dict[str, type[ChannelAdapter]] = {cls.kind: cls for cls in sorted(
+    ADAPTERS, key=lambda cls: cls.kind)}
 
 
 def adapter_class(kind: str) -> type[ChannelAdapter]:
-    _load()
     try:
         return _KINDS[kind]
     except KeyError:
@@ -38,5 +37,5 @@ def adapter_class(kind: str) -> type[ChannelAdapter]:
 
 
 def kinds() -> dict[str, type[ChannelAdapter]]:
-    _load()
-    return dict(sorted(_KINDS.items()))
+    """Every kind, by name in alphabetical order."""
+    return dict(_KINDS)

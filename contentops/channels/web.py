@@ -11,7 +11,6 @@ import hashlib
 
 from ..errors import N_
 from .base import Capabilities, ChannelAdapter, OutgoingPost, PublishResult
-from .registry import register
 
 
 def public_slug(post_id: int, piece_id: int) -> str:
@@ -20,14 +19,11 @@ def public_slug(post_id: int, piece_id: int) -> str:
     return f"{post_id}-{digest}"
 
 
-@register
 class WebAdapter(ChannelAdapter):
     kind = "web"
     label = N_("Public web page and feed")
     config_fields = ()
-    capabilities = Capabilities(idempotent=True, can_find_existing=True)
-    # The dispatcher stores external_id as the post's public slug.
-    sets_slug = True
+    capabilities = Capabilities(idempotent=True, can_find_existing=True, sets_slug=True)
 
     def render(self, post: OutgoingPost) -> dict[str, str]:
         from ..rendering import markdown_to_html

@@ -21,7 +21,6 @@ from .base import (
     PublishResult,
     TransientError,
 )
-from .registry import register
 
 TRANSIENT_STATUS = {408, 429}
 
@@ -30,7 +29,6 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-@register
 class WebhookAdapter(ChannelAdapter):
     kind = "webhook"
     label = N_("Webhook")

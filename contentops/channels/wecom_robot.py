@@ -31,7 +31,6 @@ from .base import (
     limit_finding,
     text_bytes,
 )
-from .registry import register
 
 TEXT_BYTES = 2048
 MARKDOWN_BYTES = 4096
@@ -53,7 +52,6 @@ ERRORS: dict[int, ErrorRule] = {
 }
 
 
-@register
 class WeComRobotAdapter(RobotAdapter):
     kind = "wecom_robot"
     label = N_("WeCom group robot")

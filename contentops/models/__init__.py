@@ -1,4 +1,7 @@
-"""All models, imported here so Alembic and the app see the whole schema."""
+"""All models, imported here so Alembic and the app see the whole schema.
+
+A new model module is added to the imports below; tests/test_wiring.py fails until it is.
+"""
 
 from .access_tokens import AccessToken
 from .audit import AuditEvent
@@ -14,6 +17,17 @@ from .feedback import (
     WebLike,
 )
 from .posts import METRICS, POST_STATES, Post, PublishAttempt
+from .recipients import Recipient
+from .review import (
+    Approval,
+    AppSetting,
+    Comment,
+    ComplianceTerm,
+    Notification,
+    PostHold,
+    ReviewLink,
+)
+from .scheduler import ChannelBucket, JobRun, SchedulerNode
 from .taxonomy import Audience, Campaign, Channel, Style
 from .users import ROLES, ApiToken, User, role_rank
 
@@ -23,17 +37,7 @@ __all__ = [
     "FeedbackEvent", "FEEDBACK_KINDS", "KIND_METRIC", "COMMENT_STATES", "FeedbackHookKey",
     "MetricBucket", "WebComment", "WebLike", "Post", "PublishAttempt", "POST_STATES", "METRICS",
     "Audience", "Campaign", "Channel", "Style", "ApiToken", "User", "ROLES", "role_rank",
+    "Recipient", "AppSetting", "Approval", "Comment", "ComplianceTerm", "Notification",
+    "PostHold", "ReviewLink", "ChannelBucket", "JobRun", "SchedulerNode",
 ]
 
-
-def _import_all_model_modules() -> None:
-    """Import every module here so Alembic and the mapper see each table, even ones a
-    feature adds without touching this file."""
-    import importlib
-    import pkgutil
-
-    for info in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{info.name}")
-
-
-_import_all_model_modules()

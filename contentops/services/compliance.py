@@ -280,7 +280,7 @@ def _channel_findings(session: Session, draft: Draft) -> list[Finding]:
             log.exception("validate() failed for channel %s", channel.id)
         if cls.validate is ChannelAdapter.validate:
             # The adapter declares limits but leaves checking them to us.
-            limits = dict(getattr(cls.capabilities, "limits", {}) or {})
+            limits = dict(cls.capabilities.limits)
             found.extend(_limit_findings(draft, channel, limits))
         for finding in found:
             if finding.code == "title_missing":

@@ -33,8 +33,8 @@ from ..models import (
     User,
     piece_tags,
 )
-from ..rendering import clean_source, markdown_to_html
-from ..timeutil import isoformat, parse_iso
+from ..rendering import clean_source
+from ..timeutil import parse_iso
 from . import audit, review
 from .publishing.actions import schedule_post
 
@@ -597,52 +597,3 @@ def list_pieces(session: Session, filters: PieceFilters, *, page: int = 1,
         .order_by(ContentPiece.updated_at.desc(), ContentPiece.id.desc())
         .limit(per_page).offset((page - 1) * per_page)))
     return items, total
-
-
-# --- API views ----------------------------------------------------------------------------
-
-def _named(obj: Any) -> dict[str, Any] | None:
-    return None if obj is None else {"id": obj.id, "name": obj.name}
-
-
-def post_dict(post: Post) -> dict[str, Any]:
-    return {
-        "id": post.id, "channel_id": post.channel_id, "status": post.status,
-        "scheduled_at": isoformat(post.scheduled_at),
-        "channel": {"id": post.channel.id, "name": post.channel.name,
-                    "kind": post.channel.kind, "color": post.channel.color},
-        "published_at": isoformat(post.published_at), "external_url": post.external_url,
-        "title_override": post.title_override, "body_override": post.body_override,
-        "title": post.title,
-        "body_html": markdown_to_html(post.body),
-    }
-
-
-def piece_summary_dict(piece: ContentPiece) -> dict[str, Any]:
-    """A list row: no body."""
-    return {
-        "id": piece.id, "title": piece.title, "summary": piece.summary,
-        "status": piece.status, "version": piece.version,
-        "approved_version": piece.approved_version,
-        "audience": _named(piece.audience), "style": _named(piece.style),
-        "campaign": _named(piece.campaign), "tags": [t.name for t in piece.tags],
-        "author": _named(piece.author),
-        "channels": [{"id": p.channel.id, "name": p.channel.name, "kind": p.channel.kind,
-                      "color": p.channel.color, "post_id": p.id, "status": p.status,
-                      "scheduled_at": isoformat(p.scheduled_at)} for p in piece.posts],
-        "created_at": isoformat(piece.created_at), "updated_at": isoformat(piece.updated_at),
-    }
-
-
-def piece_dict(piece: ContentPiece) -> dict[str, Any]:
-    """The API's full view of a piece (DESIGN.md §6 fields plus the text and its HTML)."""
-    return {
-        **piece_summary_dict(piece),
-        "body": piece.body, "body_html": markdown_to_html(piece.body),
-        "audience_id": piece.audience_id, "style_id": piece.style_id,
-        "campaign_id": piece.campaign_id,
-        "channel_ids": [p.channel_id for p in piece.posts if p.status != "cancelled"],
-        "variants": {str(k): v for k, v in variants_of(piece).items()},
-        "posts": [post_dict(p) for p in piece.posts],
-    }
-

@@ -281,32 +281,6 @@ def list_posts(session: Session, filters: PostFilter) -> PostPage:
                     filters=filters)
 
 
-def _named(record: Any) -> dict[str, Any] | None:
-    return None if record is None else {"id": record.id, "name": record.name}
-
-
-def post_dict(post: Post) -> dict[str, Any]:
-    """One item of GET /api/v1/posts (DESIGN.md §6)."""
-    piece = post.piece
-    return {
-        "id": post.id,
-        "piece_id": post.piece_id,
-        "title": post.title,
-        "channel": {"id": post.channel.id, "name": post.channel.name,
-                    "kind": post.channel.kind, "color": post.channel.color},
-        "audience": _named(piece.audience),
-        "style": _named(piece.style),
-        "campaign": _named(piece.campaign),
-        "status": post.status,
-        "scheduled_at": isoformat(post.scheduled_at),
-        "published_at": isoformat(post.published_at),
-        "external_url": post.external_url,
-        "last_error": post.last_error,
-        "metrics": {name: getattr(post, name) or 0 for name in METRIC_KEYS},
-        "engagement_rate": post.engagement_rate,
-    }
-
-
 def filter_query_args(filters: PostFilter, tz_name: str, **changes: Any) -> dict[str, Any]:
     """Query parameters that reproduce `filters` (for sort links and pagination)."""
     args: dict[str, Any] = {}

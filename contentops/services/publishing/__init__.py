@@ -52,7 +52,7 @@ from .complete import RetryPolicy, complete, complete_batch, run_publish
 from .dispatcher import Dispatcher, DispatchStats
 from .handoff import HANDOFF_STATES, TrackStats, track_due
 from .notices import people_to_tell
-from .overview import PAGE_GROUPS, attempts_for, post_dict, publishing_overview
+from .overview import PAGE_GROUPS, attempts_for, publishing_overview
 from .recovery import expire_staff_tasks, reap_expired, reconcile_unknown
 from .types import (
     CLAIMABLE_STATES,
@@ -72,7 +72,7 @@ __all__ = [
     "next_due_at", "outgoing_for", "RetryPolicy", "complete", "complete_batch", "run_publish",
     "Dispatcher", "DispatchStats", "HANDOFF_STATES", "TrackStats", "track_due",
     "people_to_tell", "PAGE_GROUPS", "attempts_for",
-    "post_dict", "publishing_overview", "expire_staff_tasks", "reap_expired",
+    "publishing_overview", "expire_staff_tasks", "reap_expired",
     "reconcile_unknown", "CLAIMABLE_STATES", "DEFAULT_LEASE_SECONDS", "DEFAULT_WORKERS",
     "AdapterFactory", "Decision", "Job", "Outcome", "SessionFactory",
 ]

@@ -103,7 +103,7 @@ def _completion_values(outcome: Outcome, now: datetime, policy: RetryPolicy,
         else:
             values.update(status="published", published_at=now,
                           external_id=result.external_id, external_url=result.url)
-            if getattr(job.adapter, "sets_slug", False) and result.external_id:
+            if job.adapter.capabilities.sets_slug and result.external_id:
                 values["slug"] = result.external_id
     elif outcome.kind == "transient" and attempts <= job.max_retries:
         delay = policy.delay(attempts, rng, outcome.retry_after)

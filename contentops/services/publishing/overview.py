@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from ...models import Post, PublishAttempt
-from ...reasons import reason_text
-from ...timeutil import isoformat
 
 PAGE_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("in_flight", ("publishing",)),
@@ -38,14 +34,3 @@ def attempts_for(session: Session, post_id: int) -> list[PublishAttempt]:
                                 .order_by(PublishAttempt.started_at.desc(),
                                           PublishAttempt.id.desc())))
 
-
-def post_dict(post: Post) -> dict[str, Any]:
-    """The API's view of a post after an action."""
-    return {
-        "id": post.id, "piece_id": post.piece_id, "channel_id": post.channel_id,
-        "status": post.status, "scheduled_at": isoformat(post.scheduled_at),
-        "next_attempt_at": isoformat(post.next_attempt_at),
-        "published_at": isoformat(post.published_at), "external_id": post.external_id,
-        "external_url": post.external_url, "attempt_count": post.attempt_count,
-        "last_error": reason_text(post.last_error) or None,
-    }

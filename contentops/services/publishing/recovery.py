@@ -103,7 +103,7 @@ def reconcile_unknown(session: Session, *, now: datetime, node: str, adapter_for
                     "status": "published", "published_at": now, "external_id":
                     found.external_id, "external_url": found.url,
                     "published_version": post.piece.version, "last_error": None}
-                if getattr(adapter, "sets_slug", False) and found.external_id:
+                if adapter.capabilities.sets_slug and found.external_id:
                     values["slug"] = found.external_id
                 if session.execute(update(Post).where(fence).values(
                         **values, claim_token=None, claimed_by=None, updated_at=now)
