@@ -244,7 +244,7 @@ def secret_fields_set(channel: Channel, secret_key: str) -> list[str]:
 
 
 def build_adapter(channel: Channel, secret_key: str, http: Any = None) -> ChannelAdapter:
-    from .tracking import tracking_key
+    from .feedback.email_tracking import tracking_key
 
     cls = adapter_class(channel.kind)
     return cls(full_config(channel, secret_key), http=http, channel_id=channel.id,
