@@ -6,7 +6,7 @@
 Measures, in batches of 1,000 events:
   1. raw SQLite insert rate (sqlite3 executemany into a table shaped like feedback_events,
      same pragmas) — the ceiling on this machine, as a reference;
-  2. services.feedback.ingest on SQLite (validation, idempotency, totals, hourly buckets);
+  2. services.feedback.ingest.ingest on SQLite (validation, idempotency, totals, hourly buckets);
   3. the same on PostgreSQL (CONTENTOPS_TEST_PG_URL or the default test server);
   4. POST /api/v1/feedback over real HTTP on loopback (waitress, bearer token);
   5. the post list: 100k posts with 1M events ingested through the service, first page
@@ -36,7 +36,8 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 from contentops import create_app  # noqa: E402
 from contentops.extensions import db  # noqa: E402
-from contentops.services import feedback as fb  # noqa: E402
+from contentops.services.feedback import history  # noqa: E402
+from contentops.services.feedback.ingest import ingest  # noqa: E402
 
 PG_URL = os.environ.get("CONTENTOPS_TEST_PG_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -147,11 +148,11 @@ def service(app, post_ids: list[int], n_events: int, *, with_time: bool, prefix:
     with app.app_context():
         start = time.perf_counter()
         for batch in work:
-            fb.ingest(db.session, batch, now=datetime.now(UTC))
+            ingest(db.session, batch, now=datetime.now(UTC))
             db.session.commit()
         elapsed = time.perf_counter() - start
         # The same batches again: all duplicates, nothing changes (invariant 5).
-        again = fb.ingest(db.session, work[0], now=datetime.now(UTC))
+        again = ingest(db.session, work[0], now=datetime.now(UTC))
         db.session.commit()
         assert again.accepted == 0 and again.duplicates == len(work[0])
     return elapsed
@@ -242,7 +243,7 @@ def post_list(app, repeats: int) -> dict[str, list[float]]:
             start = time.perf_counter()
             ids = db.session.scalars(select(Post.id).order_by(Post.reads.desc(), Post.id.desc())
                                      .limit(50)).all()
-            fb.trends(db.session, ids, now=datetime.now(UTC))
+            history.trends(db.session, ids, now=datetime.now(UTC))
             times.append((time.perf_counter() - start) * 1000)
             db.session.rollback()
         results["query: top 50 by reads + 14-day trends"] = times

@@ -163,7 +163,7 @@ def feedback_import(file: str, dry_run: bool) -> None:
     """Import feedback from a CSV file; importing the same file again changes nothing."""
     from pathlib import Path
 
-    from .services import feedback_csv
+    from .services.feedback import csv_import as feedback_csv
     from .timeutil import utcnow
 
     try:

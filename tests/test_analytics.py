@@ -173,7 +173,7 @@ def test_best_time_api(client, db, data, make_user, login):
 def test_demo_history_adds_up_to_the_totals(db):
     from sqlalchemy import func, select
 
-    from contentops.services import feedback_demo
+    from contentops.services.feedback import demo as feedback_demo
 
     post = make_post(db.session, published_at=utc(2026, 11, 20, 3), reads=1234, likes=57,
                      comments=3, shares=11, clicks=40)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from contentops.extensions import db as _db
 from contentops.models import FeedbackEvent, MetricBucket, Post
 from contentops.services import feedback as fb
+from contentops.services.feedback.ingest import ingest
 from contentops.services.users import create_token
 
 from .conftest import make_app
@@ -33,9 +34,9 @@ def test_same_batch_twice_counts_once(db):
     db.session.commit()
     batch = [{"event_id": f"e{i}", "post_id": post.id, "kind": "read"} for i in range(5)]
     batch.append({"event_id": "l1", "post_id": post.id, "kind": "like", "count": 3})
-    first = fb.ingest(db.session, batch, now=NOW)
+    first = ingest(db.session, batch, now=NOW)
     db.session.commit()
-    second = fb.ingest(db.session, batch, now=NOW)
+    second = ingest(db.session, batch, now=NOW)
     db.session.commit()
     assert (first.accepted, first.duplicates, first.rejected) == (6, 0, [])
     assert (second.accepted, second.duplicates) == (0, 6)
@@ -50,7 +51,7 @@ def test_same_batch_twice_counts_once(db):
 def test_duplicate_within_one_batch_counts_once(db):
     post = make_post(db.session)
     db.session.commit()
-    result = fb.ingest(db.session, [{"event_id": "x", "post_id": post.id, "kind": "share"}] * 3,
+    result = ingest(db.session, [{"event_id": "x", "post_id": post.id, "kind": "share"}] * 3,
                        now=NOW)
     db.session.commit()
     assert (result.accepted, result.duplicates) == (1, 2)
@@ -78,7 +79,7 @@ def test_mixed_batch_reports_index_and_reason_and_counts_the_good_ones(db):
          "occurred_at": (NOW + timedelta(days=2)).isoformat()},
         {"event_id": "noaddr", "kind": "read"},
     ]
-    result = fb.ingest(db.session, batch, now=NOW)
+    result = ingest(db.session, batch, now=NOW)
     db.session.commit()
     assert result.accepted == 2
     assert [r.index for r in result.rejected] == [1, 2, 3, 5, 6, 7, 8, 9, 10, 11]
@@ -100,7 +101,7 @@ def test_time_forms_land_in_the_right_utc_hour_bucket(db):
                "occurred_at": "2026-11-22T12:00:00"},
               {"event_id": "words", "post_id": post.id, "kind": "read",
                "occurred_at": "yesterday"}]
-    result = fb.ingest(db.session, batch, now=NOW)
+    result = ingest(db.session, batch, now=NOW)
     db.session.commit()
     assert result.accepted == 5 and [r.index for r in result.rejected] == [5, 6]
     buckets = {(b.hour, b.reads) for b in db.session.scalars(select(MetricBucket))}
@@ -160,7 +161,7 @@ def _concurrent_ingest(engine, post_id: int, threads: int = 2, batches: int = 10
                     # Every thread also re-sends one shared id: counted exactly once overall.
                     batch.append({"event_id": f"shared-{b}", "post_id": post_id,
                                   "kind": "like"})
-                    fb.ingest(session, batch, now=NOW)
+                    ingest(session, batch, now=NOW)
                     session.commit()
         except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
             errors.append(exc)
@@ -279,6 +280,25 @@ def test_signed_hook(client, db, app):
     assert channel(db.session).id == post.channel_id
 
 
+
+def test_signed_hook_refuses_a_signed_body_that_is_not_an_event_list(client, db, app):
+    post = make_post(db.session)
+    key = fb.create_hook_key(db.session, post.channel, secret_key=app.config["SECRET_KEY"],
+                             now=NOW)
+    db.session.commit()
+    url = f"/api/v1/feedback/hooks/{post.channel_id}"
+    for raw, status, code in ((b"not json", 400, "bad_request"),
+                              (b'{"events": "x"}', 422, "validation_error")):
+        r = client.post(url, data=raw, headers={"X-ContentOps-Signature": fb.sign(raw, key),
+                                                "Content-Type": "application/json"})
+        assert r.status_code == status, r.data
+        assert r.get_json()["error"]["code"] == code
+    # The unsigned case answers in the same documented shape.
+    r = client.post(url, data=b"{}", headers={"Content-Type": "application/json"})
+    assert r.status_code == 401
+    assert r.get_json()["error"]["code"] == "bad_signature"
+    assert "X-ContentOps-Signature" in r.get_json()["error"]["message"]
+
 @pytest.mark.postgres
 def test_postgres_paths(tmp_path, pg_url):
     app = make_app(tmp_path, SQLALCHEMY_DATABASE_URI=pg_url)
@@ -292,13 +312,13 @@ def test_postgres_paths(tmp_path, pg_url):
                  {"event_id": "b", "channel_id": post.channel_id, "external_id": "e-1",
                   "kind": "comment", "text": "赞", "author": None},
                  {"event_id": "c", "post_id": 424242, "kind": "read"}]
-        dry = fb.ingest(s, batch, now=NOW, dry_run=True)
+        dry = ingest(s, batch, now=NOW, dry_run=True)
         assert (dry.accepted, [r.index for r in dry.rejected]) == (2, [2])
         s.rollback()
         assert totals(s, post.id)["reads"] == 0
-        first = fb.ingest(s, batch, now=NOW)
+        first = ingest(s, batch, now=NOW)
         s.commit()
-        again = fb.ingest(s, batch, now=NOW)
+        again = ingest(s, batch, now=NOW)
         s.commit()
         assert (first.accepted, again.accepted, again.duplicates) == (2, 0, 2)
         assert totals(s, post.id)["reads"] == 3 and totals(s, post.id)["comments"] == 1
@@ -322,7 +342,7 @@ def test_comment_list_reads_the_partial_comments_index(db):
     batch = [{"event_id": f"r{i}", "post_id": post.id, "kind": "read"} for i in range(50)]
     batch += [{"event_id": f"c{i}", "post_id": post.id, "kind": "comment", "text": f"评论 {i}",
                "occurred_at": (NOW - timedelta(minutes=i)).isoformat()} for i in range(3)]
-    fb.ingest(db.session, batch, now=NOW)
+    ingest(db.session, batch, now=NOW)
     db.session.commit()
     seen: list[tuple[str, tuple]] = []
 

@@ -9,8 +9,10 @@ from sqlalchemy import select
 
 from contentops.cli import feedback_import
 from contentops.models import AuditEvent, FeedbackEvent, Post, WebComment, WebLike
-from contentops.services import feedback_csv
-from contentops.services import webfeedback as web
+from contentops.services import feedback as fb
+from contentops.services.feedback import csv_import as feedback_csv
+from contentops.services.feedback import pages as web
+from contentops.services.feedback.ingest import ingest
 
 from .feedback_fixtures import make_post
 
@@ -244,7 +246,6 @@ def test_cli_import(app, db, tmp_path):
 
 
 def test_hook_key_page_shows_key_once(client, db, make_user, login):
-    from contentops.services import feedback as fb
 
     post = make_post(db.session)
     db.session.commit()
@@ -262,14 +263,13 @@ def test_hook_key_page_shows_key_once(client, db, make_user, login):
 
 
 def test_post_list_shows_a_trend_line(client, db, make_user, login):
-    from contentops.services import feedback as fb
     from contentops.timeutil import utcnow
 
     post = make_post(db.session, title="Trending")
     quiet = make_post(db.session, title="Quiet")
     db.session.commit()
     now = utcnow()
-    fb.ingest(db.session, [
+    ingest(db.session, [
         {"event_id": f"t{d}", "post_id": post.id, "kind": "read", "count": d + 1,
          "occurred_at": (now - timedelta(days=d)).isoformat()} for d in range(3)], now=now)
     db.session.commit()
@@ -283,13 +283,12 @@ def test_post_list_shows_a_trend_line(client, db, make_user, login):
 
 
 def test_piece_page_breakdown_comments_and_timeline(client, db, make_user, login):
-    from contentops.services import feedback as fb
 
     web_post = make_post(db.session, title="Breakdown", slug="bd", reads=40, likes=4)
     db.session.add(WebComment(post_id=web_post.id, author="访客", text="网页评论",
                               status="approved", visitor="v", created_at=NOW))
     db.session.commit()
-    fb.ingest(db.session, [{"event_id": "c1", "post_id": web_post.id, "kind": "comment",
+    ingest(db.session, [{"event_id": "c1", "post_id": web_post.id, "kind": "comment",
                             "text": "群里的回复", "author": "群友"}], now=NOW)
     db.session.commit()
     login(make_user("viewer"))

@@ -250,7 +250,7 @@ def build_adapter(channel: Channel, secret_key: str, http: Any = None,
                   tokens: TokenStore | None = None) -> ChannelAdapter:
     """The channel's adapter with its decrypted settings. Access tokens go through the
     database store of the channel's own database (shared by every process) unless given."""
-    from .tracking import tracking_key
+    from .feedback.email_tracking import tracking_key
 
     if tokens is None:
         session = object_session(channel)

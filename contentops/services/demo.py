@@ -310,7 +310,7 @@ def load_demo(session: Session, only_if_empty: bool = False, *, secret_key: str 
                  data={"pieces": pieces, "posts": posts})
     session.flush()
     # Hourly history behind the totals (charts, sparklines) and a few visitor comments.
-    from . import feedback_demo
+    from .feedback import demo as feedback_demo
 
     feedback_demo.load(session, now=now)
     counts = {name: session.scalar(select(func.count()).select_from(model)) for name, model in

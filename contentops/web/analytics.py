@@ -14,7 +14,7 @@ from ..extensions import db
 from ..models import Audience, Campaign, Channel, Style
 from ..security import requires_role
 from ..services import analytics
-from ..services import webfeedback as web
+from ..services.feedback import pages as web
 from ..timeutil import utcnow
 
 bp = Blueprint("analytics", __name__, url_prefix="/analytics")

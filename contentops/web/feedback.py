@@ -27,11 +27,12 @@ from sqlalchemy import select
 from ..errors import DomainError, ValidationError
 from ..extensions import csrf, db
 from ..i18n import error_fields, error_message
-from ..models import Channel, FeedbackHookKey, Post, WebComment
+from ..models import Channel, Post, WebComment
 from ..security import public, requires_role
-from ..services import feedback as feedback_service
-from ..services import feedback_csv
-from ..services import webfeedback as web
+from ..services import audit
+from ..services.feedback import csv_import as feedback_csv
+from ..services.feedback import history, hook
+from ..services.feedback import pages as web
 from ..timeutil import utcnow
 
 bp = Blueprint("feedback", __name__)
@@ -113,15 +114,11 @@ def piece_feedback(piece) -> dict:
     """Per-channel breakdown, comments received and timeline for the piece page."""
     posts = list(piece.posts)
     ids = [p.id for p in posts]
-    web_comments = list(db.session.scalars(
-        select(WebComment).where(WebComment.post_id.in_(ids),
-                                 WebComment.status == "approved")
-        .order_by(WebComment.created_at.desc()).limit(100))) if ids else []
     return {
         "posts": posts,
-        "timeline": feedback_service.post_timeline(db.session, ids),
-        "received": feedback_service.received_comments(db.session, ids, limit=100),
-        "web_comments": web_comments,
+        "timeline": history.post_timeline(db.session, ids),
+        "received": history.received_comments(db.session, ids, limit=100),
+        "web_comments": web.approved_comments_of(db.session, ids, limit=100),
     }
 
 
@@ -146,7 +143,7 @@ def sparkline_svg(values) -> Markup:
 @bp.app_template_global("metric_trends")
 def metric_trends(post_ids, days: int = 14, metric: str = "reads") -> dict[int, list[int]]:
     """Daily values for sparklines on the post list (see feedback/_sparkline.html)."""
-    return feedback_service.trends(db.session, list(post_ids), now=utcnow(), days=days,
+    return history.trends(db.session, list(post_ids), now=utcnow(), days=days,
                                    metric=metric)
 
 
@@ -304,16 +301,13 @@ def hooks():
         channel = db.session.get(Channel, request.form.get("channel_id", type=int) or 0)
         if channel is None:
             abort(404)
-        new_key = feedback_service.create_hook_key(db.session, channel, secret_key=_secret(),
-                                                   now=utcnow())
+        new_key = hook.create_hook_key(db.session, channel, secret_key=_secret(), now=utcnow())
         new_key_channel = channel.id
-        from ..services import audit
-
         audit.record(db.session, "feedback_hook.key_created", "channel", channel.id,
                      actor=current_user._get_current_object())
         db.session.commit()
     channels = db.session.scalars(select(Channel).order_by(Channel.name)).all()
-    keys = {k.channel_id: k for k in db.session.scalars(select(FeedbackHookKey))}
+    keys = hook.hook_keys(db.session)
     base = current_app.config["CONTENTOPS_BASE_URL"]
     response = make_response(render_template(
         "feedback/hooks.html", title=gettext("Feedback hooks"), channels=channels, keys=keys,

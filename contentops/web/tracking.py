@@ -9,7 +9,7 @@ from flask import Blueprint, Response, abort, current_app, redirect, render_temp
 from ..extensions import csrf, db
 from ..security import public
 from ..services import recipients as recipient_service
-from ..services import tracking as tracking_service
+from ..services.feedback import email_tracking as tracking_service
 from ..timeutil import utcnow
 
 bp = Blueprint("tracking", __name__)

@@ -1,11 +1,12 @@
-"""CSV import/export of feedback, for channels that report numbers only to people.
+"""CSV import: feedback typed up by people, for channels that report numbers only to them.
 
 Two row shapes, freely mixed in one file:
 - one event per row: `kind` (read|like|comment|share|click) and `count`;
 - totals per row: any of the columns `reads, likes, comments, shares, clicks`.
 A row is addressed by `post_id`, or by `channel_id` + `external_id`. Without an
 `event_id`, the row's content is hashed into one, so importing the same file again
-changes nothing (invariant 5); the exported file round-trips the same way.
+changes nothing (invariant 5); `export` writes the same format, so an exported file
+round-trips.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import N_, BadRequest
-from ..models import KIND_METRIC, METRICS, FeedbackEvent, Post
-from ..timeutil import isoformat
-from . import feedback
+from ...errors import N_, BadRequest
+from ...models import KIND_METRIC, METRICS, FeedbackEvent, Post
+from ...timeutil import isoformat
+from .ingest import MAX_BATCH, IngestResult, ingest
 
 COLUMNS: tuple[str, ...] = ("event_id", "post_id", "channel_id", "external_id", "kind",
                             "count", "occurred_at", "text", "author")
@@ -126,9 +127,9 @@ def _run(session: Session, parsed: Parsed, now: datetime, dry_run: bool) -> Prev
     out = Preview(rows=parsed.rows)
     changes: dict[int, dict[str, int]] = defaultdict(lambda: dict.fromkeys(METRICS, 0))
     seen_errors: set[tuple[int, str]] = set()
-    for start in range(0, len(parsed.events), feedback.MAX_BATCH):
-        chunk = parsed.events[start:start + feedback.MAX_BATCH]
-        result = feedback.ingest(session, [e for _, e in chunk], now=now, source="csv",
+    for start in range(0, len(parsed.events), MAX_BATCH):
+        chunk = parsed.events[start:start + MAX_BATCH]
+        result = ingest(session, [e for _, e in chunk], now=now, source="csv",
                                  dry_run=dry_run)
         out.new += result.accepted
         out.duplicates += result.duplicates
@@ -152,9 +153,9 @@ def preview(session: Session, parsed: Parsed, *, now: datetime) -> Preview:
     return _run(session, parsed, now, dry_run=True)
 
 
-def apply(session: Session, parsed: Parsed, *, now: datetime) -> feedback.IngestResult:
+def apply(session: Session, parsed: Parsed, *, now: datetime) -> IngestResult:
     report = _run(session, parsed, now, dry_run=False)
-    return feedback.IngestResult(accepted=report.new, duplicates=report.duplicates,
+    return IngestResult(accepted=report.new, duplicates=report.duplicates,
                                  changes=report.changes)
 
 

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..models import METRICS, MetricBucket, Post, WebComment
-from . import webfeedback
+from ...models import METRICS, MetricBucket, Post, WebComment
+from .pages import visitor_hash
 
 COMMENTS = [
     ("小雨", "内容很实用，已经转给群里的姐妹了！"),
@@ -71,7 +71,7 @@ def load(session: Session, *, now: datetime, seed: int = 7) -> int:
             status = "pending" if i % 3 == 2 else "approved"
             session.add(WebComment(
                 post_id=post.id, author=author, text=text, status=status,
-                visitor=webfeedback.visitor_hash("demo", f"demo-{i}", "comment"),
+                visitor=visitor_hash("demo", f"demo-{i}", "comment"),
                 created_at=min(now, post.published_at + timedelta(hours=rng.randint(1, 30)))))
     session.flush()
     return done

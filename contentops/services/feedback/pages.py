@@ -1,4 +1,4 @@
-"""The web channel's own feedback: reads, likes, comments and share clicks on public pages.
+"""Own public pages: reads, likes, comments and share clicks on the web channel's pages.
 
 Visitors are never stored as IP addresses: a visitor is a keyed hash (HMAC with the app's
 secret key) of a random cookie id, or of IP + user agent when there is no cookie yet.
@@ -16,9 +16,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from ..errors import N_, DomainError, ValidationError
-from ..models import Post, User, WebComment, WebLike
-from . import feedback
+from ...errors import N_, DomainError, ValidationError
+from ...models import Post, User, WebComment, WebLike
+from .. import audit
+from .ingest import bump, ingest
 
 COMMENT_LIMIT = 3  # comments per visitor …
 COMMENT_WINDOW = timedelta(minutes=10)  # … within this window
@@ -48,9 +49,9 @@ def record_read(session: Session, post: Post, *, visitor: str, secret_key: str,
     day = _day(now)
     # The day is inside the hash too, so one visitor's reads cannot be linked across days.
     key = visitor_hash(secret_key, f"{day}|{visitor}", "read")[:40]
-    result = feedback.ingest(session, [{"event_id": f"web:read:{post.id}:{day}:{key}",
-                                        "post_id": post.id, "kind": "read"}],
-                             now=now, source="web")
+    result = ingest(session, [{"event_id": f"web:read:{post.id}:{day}:{key}",
+                                "post_id": post.id, "kind": "read"}],
+                    now=now, source="web")
     return result.accepted == 1
 
 
@@ -61,9 +62,9 @@ def record_share(session: Session, post: Post, network: str, *, visitor: str,
         raise ValidationError({"network": [N_("Unknown share target.")]})
     day = _day(now)
     key = visitor_hash(secret_key, f"{day}|{visitor}", "share")[:40]
-    result = feedback.ingest(session, [{"event_id": f"web:share:{post.id}:{network}:{day}:{key}",
-                                        "post_id": post.id, "kind": "share"}],
-                             now=now, source="web")
+    result = ingest(session, [{"event_id": f"web:share:{post.id}:{network}:{day}:{key}",
+                                "post_id": post.id, "kind": "share"}],
+                    now=now, source="web")
     return result.accepted == 1
 
 
@@ -87,12 +88,12 @@ def set_like(session: Session, post: Post, liked: bool, *, visitor: str, secret_
             insert(WebLike).values(post_id=post.id, visitor=who, created_at=now)
             .on_conflict_do_nothing(index_elements=["post_id", "visitor"])).rowcount
         if inserted == 1:
-            feedback.bump(session, post.id, "likes", 1, now=now)
+            bump(session, post.id, "likes", 1, now=now)
         return True
     removed = session.execute(delete(WebLike).where(WebLike.post_id == post.id,
                                                     WebLike.visitor == who)).rowcount
     if removed:
-        feedback.bump(session, post.id, "likes", -removed, now=now)
+        bump(session, post.id, "likes", -removed, now=now)
     return False
 
 
@@ -144,11 +145,9 @@ def moderate(session: Session, comment: WebComment, decision: str, *, actor: Use
     comment.moderated_at = now
     comment.moderated_by_id = actor.id
     if decision == "approved":
-        feedback.bump(session, comment.post_id, "comments", 1, now=now)
+        bump(session, comment.post_id, "comments", 1, now=now)
     elif before == "approved":
-        feedback.bump(session, comment.post_id, "comments", -1, now=now)
-    from . import audit
-
+        bump(session, comment.post_id, "comments", -1, now=now)
     audit.record(session, f"comment.{decision}", "web_comment", comment.id, actor=actor,
                  now=now, data={"post_id": comment.post_id})
     return comment
@@ -159,6 +158,17 @@ def approved_comments(session: Session, post_id: int, limit: int = 200) -> list[
         select(WebComment).where(WebComment.post_id == post_id,
                                  WebComment.status == "approved")
         .order_by(WebComment.created_at).limit(limit)))
+
+
+def approved_comments_of(session: Session, post_ids: list[int],
+                         limit: int = 100) -> list[WebComment]:
+    """Approved visitor comments on any of these posts (a piece's pages), newest first."""
+    if not post_ids:
+        return []
+    return list(session.scalars(
+        select(WebComment).where(WebComment.post_id.in_(post_ids),
+                                 WebComment.status == "approved")
+        .order_by(WebComment.created_at.desc()).limit(limit)))
 
 
 def comment_queue(session: Session, status: str = "pending",

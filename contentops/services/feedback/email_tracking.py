@@ -1,4 +1,5 @@
-"""E-mail open pixel and click redirects → reads and clicks on the post (via feedback ingest).
+"""E-mail pixel and clicks: the open pixel and click redirects become reads and clicks on
+the post (through feedback ingest).
 
 Each person counts once per post for reads and once per link for clicks (the event id names
 the post, the recipient and the link), so reloading an e-mail never inflates the totals.
@@ -12,11 +13,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from ..channels.email import link_signature
-from ..models import Channel, Post
-from ..models.recipients import Recipient
-from . import feedback
-from .recipients import by_token
+from ...channels.email import link_signature
+from ...models import Channel, Post
+from ...models.recipients import Recipient
+from ..recipients import by_token
+from .ingest import ingest
 
 
 def tracking_key(secret_key: str) -> bytes:
@@ -37,8 +38,8 @@ def _tracked_post(session: Session, post_id: int) -> Post | None:
 def _count(session: Session, post: Post, recipient: Recipient, kind: str, suffix: str,
            now: datetime) -> bool:
     event_id = f"email-{kind}:{post.id}:r{recipient.id}{suffix}"
-    result = feedback.ingest(session, [{"event_id": event_id, "post_id": post.id,
-                                        "kind": kind}], now=now, source="email")
+    result = ingest(session, [{"event_id": event_id, "post_id": post.id, "kind": kind}],
+                    now=now, source="email")
     return result.accepted == 1
 
 

@@ -1,6 +1,7 @@
 """Feedback ingest: events in, post totals and hourly buckets up, each event counted once.
 
-Invariant 5: an event id is counted once; pulled totals never make a counter go backwards.
+Every way in (see the package docstring) ends here. Invariant 5: an event id is counted
+once (`ingest`); pulled totals never make a counter go backwards (`apply_pulled_totals`).
 
 How a batch is written (one transaction, writes only after all reads):
 1. validate every event on its own (index + reason for each rejected one);
@@ -15,34 +16,26 @@ How a batch is written (one transaction, writes only after all reads):
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import logging
-import secrets
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, literal, select, text, tuple_, update
+from sqlalchemy import bindparam, case, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ..errors import N_
-from ..models import (
+from ...errors import N_
+from ...models import (
     FEEDBACK_KINDS,
     KIND_METRIC,
     METRICS,
-    Channel,
     FeedbackEvent,
-    FeedbackHookKey,
     MetricBucket,
     Post,
 )
-from ..timeutil import parse_iso
-
-log = logging.getLogger(__name__)
+from ...timeutil import parse_iso
 
 MAX_BATCH = 1000
 MAX_COUNT = 1_000_000
@@ -516,133 +509,3 @@ def apply_pulled_totals(session: Session, totals: Mapping[int, Mapping[str, int]
                                 **{m: g.get(m, 0) for m in METRICS}}
                                for pid, g in sorted(gains.items())])
     return gains
-
-
-def collect_metrics(session: Session, *, now: datetime,
-                    adapter_for: Callable[[Channel], Any],
-                    since: timedelta = timedelta(days=30)) -> dict[int, int]:
-    """Pull totals from every active channel whose adapter can report them.
-
-    Returns channel id -> number of posts that gained. A failing channel is logged and
-    skipped so one broken service does not stop the others.
-    """
-    from ..channels.base import ChannelError
-
-    report: dict[int, int] = {}
-    channels = session.scalars(select(Channel).where(Channel.active.is_(True))).all()
-    for channel in channels:
-        try:
-            adapter = adapter_for(channel)
-        except (KeyError, ValueError):
-            continue
-        if not getattr(adapter.capabilities, "metrics", False):
-            continue
-        items = [(pid, ext) for pid, ext in session.execute(
-            select(Post.id, Post.external_id).where(
-                Post.channel_id == channel.id, Post.status == "published",
-                Post.external_id.is_not(None), Post.published_at >= now - since))]
-        if not items:
-            continue
-        try:
-            totals = adapter.fetch_metrics(items)
-        except ChannelError as exc:
-            log.warning("metrics of channel %s not fetched: %s", channel.id, exc)
-            continue
-        report[channel.id] = len(apply_pulled_totals(session, totals, now=now))
-    return report
-
-
-# --- Reading back ----------------------------------------------------------------------------
-
-def post_timeline(session: Session, post_ids: Iterable[int]) -> list[dict[str, Any]]:
-    """Per day (UTC), what the given posts gained; for the piece page's timeline."""
-    ids = list(post_ids)
-    if not ids:
-        return []
-    days: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(METRICS, 0))
-    for row in session.execute(select(_buckets.c.hour, *[_buckets.c[m] for m in METRICS])
-                               .where(_buckets.c.post_id.in_(ids)).order_by(_buckets.c.hour)):
-        hour = row[0] if row[0].tzinfo else row[0].replace(tzinfo=UTC)
-        day = hour.date().isoformat()
-        for m, v in zip(METRICS, row[1:], strict=True):
-            days[day][m] += v
-    return [{"day": d, **v} for d, v in sorted(days.items())]
-
-
-def trends(session: Session, post_ids: Iterable[int], *, now: datetime,
-           days: int = 14, metric: str = "reads") -> dict[int, list[int]]:
-    """Daily gains of one metric over the last `days` days per post (sparklines)."""
-    ids = list(post_ids)
-    if metric not in METRICS:
-        raise ValueError(metric)
-    start = (now.astimezone(UTC) - timedelta(days=days - 1)).replace(
-        hour=0, minute=0, second=0, microsecond=0)
-    out = {pid: [0] * days for pid in ids}
-    if not ids:
-        return out
-    rows = session.execute(
-        select(_buckets.c.post_id, _buckets.c.hour, _buckets.c[metric])
-        .where(_buckets.c.post_id.in_(ids), _buckets.c.hour >= start))
-    for pid, hour, value in rows:
-        hour = hour if hour.tzinfo else hour.replace(tzinfo=UTC)
-        slot = (hour - start).days
-        if 0 <= slot < days:
-            out[pid][slot] += value
-    return out
-
-
-def received_comments(session: Session, post_ids: Iterable[int],
-                      limit: int = 200) -> list[FeedbackEvent]:
-    """Comment events with text that services pushed for these posts, newest first."""
-    ids = list(post_ids)
-    if not ids:
-        return []
-    return list(session.scalars(
-        # The kind as a literal: SQLite uses the partial comments index only when the
-        # query's condition matches the index's own (a bound parameter cannot).
-        select(FeedbackEvent).where(FeedbackEvent.post_id.in_(ids),
-                                    FeedbackEvent.kind == literal("comment", literal_execute=True),
-                                    FeedbackEvent.text.is_not(None))
-        .order_by(FeedbackEvent.occurred_at.desc()).limit(limit)))
-
-
-# --- Signed inbound hooks --------------------------------------------------------------------
-
-def create_hook_key(session: Session, channel: Channel, *, secret_key: str,
-                    now: datetime) -> str:
-    """Create or replace a channel's inbound key; the plain key is returned once."""
-    from ..channels import secrets as channel_secrets
-
-    plain = "fh_" + secrets.token_urlsafe(32)
-    encrypted = channel_secrets.encrypt({"key": plain}, secret_key)
-    row = session.get(FeedbackHookKey, channel.id)
-    if row is None:
-        row = FeedbackHookKey(channel_id=channel.id, key_encrypted=encrypted,
-                              prefix=plain[:10], created_at=now)
-        session.add(row)
-    else:
-        row.key_encrypted, row.prefix, row.created_at = encrypted, plain[:10], now
-        row.last_used_at = None
-    return plain
-
-
-def sign(body: bytes, key: str) -> str:
-    return "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
-
-
-def verify_hook(session: Session, channel_id: int, body: bytes, signature: str | None, *,
-                secret_key: str, now: datetime) -> bool:
-    """True when `signature` is the HMAC-SHA256 of the raw body with the channel's key."""
-    from ..channels import secrets as channel_secrets
-
-    row = session.get(FeedbackHookKey, channel_id)
-    if row is None or not signature:
-        return False
-    try:
-        key = channel_secrets.decrypt(row.key_encrypted, secret_key)["key"]
-    except (ValueError, KeyError):
-        return False
-    if not hmac.compare_digest(sign(body, key), signature.strip()):
-        return False
-    row.last_used_at = now
-    return True
