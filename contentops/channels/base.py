@@ -22,6 +22,7 @@ class ConfigField:
     """One typed setting of a channel kind; drives the settings form and API validation.
 
     type: text | url | email | int | bool | choice | emails (a list of addresses) | textarea
+          | ids (a list of account ids, e.g. WeCom userids)
     secret: stored encrypted, write-only (never rendered back, logged or returned).
     """
 
