@@ -509,8 +509,7 @@ def test_ical_text_is_escaped_and_folded_per_rfc_5545(app, client, login, editor
 def test_feed_quota_and_ical_on_postgresql(tmp_path, pg_url):
     from contentops.extensions import db as _db
     from contentops.models import User
-    from contentops.services import quotas
-    from contentops.services.scheduling import schedule_post
+    from contentops.services.publishing import quotas, schedule_post
     from tests.conftest import make_app
 
     app = make_app(tmp_path, SQLALCHEMY_DATABASE_URI=pg_url)

@@ -13,6 +13,7 @@ from requests.adapters import HTTPAdapter
 from sqlalchemy.orm import sessionmaker
 
 from contentops.models import Post
+from contentops.reasons import reason_text
 from contentops.services import publishing
 from contentops.services.channels import build_adapter
 
@@ -83,7 +84,7 @@ def test_webhook_status_codes(db, clock, author, status, expected):
         run(db, clock)
     done = fresh(db, post.id)
     assert done.status == expected
-    assert f"HTTP {status}" in publishing.reason_text(done.last_error)
+    assert f"HTTP {status}" in reason_text(done.last_error)
 
 
 def test_webhook_timeouts_and_refused_connections_are_transient(db, clock, author):
@@ -94,14 +95,14 @@ def test_webhook_timeouts_and_refused_connections_are_transient(db, clock, autho
     post = make_post(db.session, channel, author, clock.now)
     run(db, clock)
     assert fresh(db, post.id).status == "retrying"
-    assert "connect" in publishing.reason_text(fresh(db, post.id).last_error)
+    assert "connect" in reason_text(fresh(db, post.id).last_error)
     with Receiver(delay=1.5) as recv:
         channel2 = make_channel(db.session, config={"url": recv.url, "secret": "s3cret",
                                                     "timeout_s": 1})
         slow = make_post(db.session, channel2, author, clock.now)
         run(db, clock)
     assert fresh(db, slow.id).status == "retrying"
-    assert "in time" in publishing.reason_text(fresh(db, slow.id).last_error)
+    assert "in time" in reason_text(fresh(db, slow.id).last_error)
 
 
 def test_webhook_reuses_connections_across_a_burst(db, clock, author):

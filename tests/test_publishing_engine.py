@@ -12,6 +12,7 @@ from sqlalchemy.orm import sessionmaker
 
 from contentops.channels.base import Capabilities, PublishResult
 from contentops.models import AuditEvent, Post, PublishAttempt
+from contentops.reasons import reason_text
 from contentops.services import notifications, publishing
 from contentops.services.channels import build_adapter
 
@@ -86,7 +87,7 @@ def test_only_due_approved_posts_are_claimed_and_published(db, factory, clock, a
     assert fresh(db, draft.id).status == "unscheduled"
     missed = fresh(db, unapproved.id)
     assert missed.status == "missed"
-    assert "not approved" in publishing.reason_text(missed.last_error)
+    assert "not approved" in reason_text(missed.last_error)
     assert notified and notified[0]["kind"] == "publish_failed"
     assert notified[0]["users"] == ["author@example.com"]
     # The idempotency key is stable for the post.
@@ -112,14 +113,14 @@ def test_claim_race_between_two_sessions_claims_each_post_once(db, factory, cloc
 
     def decide_b(posts):
         # While B holds its candidate list, A claims and commits the same posts.
-        claimed, _ = publishing._claim_rows(
+        claimed, _ = publishing.claim_rows(
             a, clock.now, 10, "node-a", clock.now + timedelta(minutes=2),
             lambda ps: publishing.Decision(claim=[p.id for p in ps]))
         a.commit()
         won_by_a.update(claimed)
         return publishing.Decision(claim=[p.id for p in posts])
 
-    claimed_b, _ = publishing._claim_rows(b, clock.now, 10, "node-b",
+    claimed_b, _ = publishing.claim_rows(b, clock.now, 10, "node-b",
                                           clock.now + timedelta(minutes=2), decide_b)
     b.commit()
     assert sorted(won_by_a) == ids
@@ -147,7 +148,7 @@ def test_transient_errors_back_off_with_jitter_then_fail(db, factory, clock, aut
     assert first.status == "retrying"
     delay = (first.next_attempt_at - clock.now).total_seconds()
     assert 5 <= delay <= 10  # base 10 s, equal jitter
-    assert "HTTP 503" in publishing.reason_text(first.last_error)
+    assert "HTTP 503" in reason_text(first.last_error)
     clock.advance(delay - 1)
     d.run()
     assert len(adapter.calls) == 1  # not due yet
@@ -162,7 +163,7 @@ def test_transient_errors_back_off_with_jitter_then_fail(db, factory, clock, aut
     final = fresh(db, post.id)
     assert final.status == "failed"
     assert final.attempt_count == 3
-    assert "Gave up after 3 attempts" in publishing.reason_text(final.last_error)
+    assert "Gave up after 3 attempts" in reason_text(final.last_error)
     outcomes = attempts(db, post.id)
     assert [a.outcome for a in outcomes] == ["transient"] * 3
     assert all(a.duration_ms is not None and a.error for a in outcomes)
@@ -185,7 +186,7 @@ def test_permanent_error_fails_at_once(db, factory, clock, author, notified):
     d.run()
     failed = fresh(db, post.id)
     assert failed.status == "failed"
-    assert "refused" in publishing.reason_text(failed.last_error)
+    assert "refused" in reason_text(failed.last_error)
     assert [a.outcome for a in attempts(db, post.id)] == ["permanent"]
     assert len(notified) == 1
 
@@ -235,7 +236,7 @@ def test_misfire_beyond_grace_is_missed_within_grace_goes_out(db, factory, clock
     assert [c[0] for c in adapter.calls] == [recent.id]
     missed = fresh(db, late.id)
     assert missed.status == "missed"
-    assert "60 minutes late" in publishing.reason_text(missed.last_error)
+    assert "60 minutes late" in reason_text(missed.last_error)
     assert fresh(db, recent.id).status == "published"
     assert any(n["params"]["post_id"] == late.id for n in notified)
 
@@ -272,7 +273,7 @@ def test_daily_quota_at_dispatch(db, factory, clock, author):
     dispatcher(factory, clock, FakeAdapter()).run()
     states = [fresh(db, i).status for i in ids]
     assert states == ["published", "published", "missed"]
-    assert "daily quota" in publishing.reason_text(fresh(db, ids[2]).last_error)
+    assert "daily quota" in reason_text(fresh(db, ids[2]).last_error)
 
 
 def test_lease_expiry_makes_unknown_and_fencing_refuses_the_late_completion(
@@ -355,7 +356,7 @@ def test_reconcile_without_proof_waits_for_a_person(db, factory, clock, author, 
     assert counts["person"] == 1
     waiting = fresh(db, post.id)
     assert waiting.status == "unknown" and waiting.next_attempt_at is None
-    assert "not known whether" in publishing.reason_text(waiting.last_error)
+    assert "not known whether" in reason_text(waiting.last_error)
     assert notified[-1]["params"]["post_id"] == post.id
     # Not picked up again by later reconcile runs, and never dispatched.
     clock.advance(3600)

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 
 from contentops.models import Post, PublishAttempt
-from contentops.services import publishing, system
+from contentops.reasons import encode_reason
+from contentops.services import system
 from contentops.timeutil import utcnow
 
 from .engine_support import make_channel, make_post
@@ -122,7 +123,7 @@ def test_publishing_page_lists_and_acts(db, client, login, author):
     now = utcnow()
     upcoming = make_post(db.session, channel, author, now + timedelta(hours=1), title="即将")
     failed = make_post(db.session, channel, author, now, status="failed", title="失败了")
-    failed.last_error = publishing.encode_reason(
+    failed.last_error = encode_reason(
         "The receiver refused the post (HTTP %(status)s).", {"status": 400}, "HTTP 400")
     unknown = make_post(db.session, channel, author, now, status="unknown", title="不确定")
     db.session.commit()

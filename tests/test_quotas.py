@@ -9,8 +9,7 @@ import pytest
 
 from contentops.channels.base import Capabilities
 from contentops.errors import ValidationError
-from contentops.services import quotas
-from contentops.services.scheduling import schedule_post
+from contentops.services.publishing import quotas, schedule_post
 from tests.calendar_helpers import Planner
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -16,8 +16,7 @@ from ..i18n import translate
 from ..models import Channel, Post
 from ..services import calendar as cal
 from ..services import observances as obs
-from ..services import quotas
-from ..services.scheduling import schedule_post
+from ..services.publishing import quotas, schedule_post
 from ..timeutil import isoformat, utcnow
 from . import api_bp, json_body
 from .auth import api_role, api_user

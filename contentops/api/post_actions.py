@@ -8,6 +8,7 @@ from flask import jsonify
 from ..errors import N_, NotFound, ValidationError
 from ..extensions import db
 from ..models import Post
+from ..reasons import reason_text
 from ..services import publishing
 from ..timeutil import parse_iso, utcnow
 from . import api_bp, json_body
@@ -26,7 +27,7 @@ def _done(post: Post, warnings: list | None = None):
     from ..i18n import translate
 
     body = publishing.post_dict(post)
-    body["last_error"] = publishing.reason_text(post.last_error, translate) or None
+    body["last_error"] = reason_text(post.last_error, translate) or None
     body["warnings"] = [translate(w.message, dict(w.params)) for w in (warnings or [])]
     return jsonify(body)
 

@@ -26,8 +26,8 @@ from ..models import Audience, Campaign, Channel, ContentPiece, Post, Style, Use
 from ..models.types import epoch_seconds
 from ..timeutil import LocalClock, as_utc, is_valid_timezone, isoformat
 from . import audit
-from .quotas import COUNTED_STATES
-from .scheduling import SCHEDULABLE
+from .publishing.actions import SCHEDULABLE
+from .publishing.quotas import COUNTED_STATES
 
 # What the status mark on an event can say: the post's publishing state once it left the
 # planning stage, else the piece's review state ("scheduled" = approved and waiting).

@@ -4,7 +4,7 @@ Every rule that decides what a piece may hold lives here, shared by the web form
 API, so both refuse the same input with the same field-level messages (invariant 6). A change
 to what readers will see (title, body, summary, a variant) makes a new version with an immutable
 revision and hands the piece to services.review.content_changed, which voids any approval
-(invariant 1). Scheduling goes through services.scheduling.schedule_post, never around it.
+(invariant 1). Scheduling goes through services.publishing.schedule_post, never around it.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from ..models import (
 )
 from ..rendering import clean_source, markdown_to_html
 from ..timeutil import isoformat, parse_iso
-from . import audit, review, scheduling
+from . import audit, review
+from .publishing.actions import schedule_post
 
 MAX_TITLE = 200
 MAX_SUMMARY = 500
@@ -399,7 +400,7 @@ def _schedule(session: Session, posts: Iterable[Post], when: datetime, actor: Us
             continue
         if post.status == "scheduled" and post.scheduled_at == when:
             continue
-        warnings += scheduling.schedule_post(session, post, when, actor=actor, now=now)
+        warnings += schedule_post(session, post, when, actor=actor, now=now)
     return warnings
 
 

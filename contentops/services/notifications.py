@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from ..errors import N_
 from ..models import User
 from ..models.review import Notification
+from ..reasons import reason_text
 from ..timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -154,8 +155,6 @@ def localized_params(params: Mapping[str, Any],
     """The params with a stored failure reason (`reason_code`) rendered by `translate`."""
     out = dict(params)
     if out.get("reason_code"):
-        from .publishing import reason_text
-
         out["reason"] = reason_text(out["reason_code"], translate)
     return out
 

@@ -12,6 +12,7 @@ from ..errors import N_, DomainError, ValidationError
 from ..extensions import db
 from ..i18n import error_fields, error_message, translate
 from ..models import Post
+from ..reasons import reason_text
 from ..security import requires_role
 from ..services import publishing, system
 from ..timeutil import parse_local, to_zone, utcnow
@@ -54,7 +55,7 @@ ACTIONS = {
 
 def _reason(post_or_text) -> str:
     text = post_or_text if isinstance(post_or_text, str | None) else post_or_text.last_error
-    return publishing.reason_text(text, translate)
+    return reason_text(text, translate)
 
 
 @bp.app_context_processor

@@ -20,11 +20,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from ..channels.base import Finding
-from ..config import DEFAULT_TIMEZONE
-from ..errors import N_
-from ..models import Channel, ContentPiece, Post
-from ..timeutil import as_utc
+from ...channels.base import Finding
+from ...config import DEFAULT_TIMEZONE
+from ...errors import N_
+from ...models import Channel, ContentPiece, Post
+from ...timeutil import as_utc
 
 # Posts that take (or took) a slot on the channel. Cancelled, failed and missed ones do not.
 COUNTED_STATES: tuple[str, ...] = (
@@ -36,7 +36,7 @@ def effective_limits(channel: Channel) -> tuple[int | None, int | None]:
     service itself allows (the adapter's declared capabilities)."""
     daily, per_minute = channel.daily_quota, channel.per_minute_limit
     try:
-        from ..channels.registry import adapter_class
+        from ...channels.registry import adapter_class
 
         caps = adapter_class(channel.kind).capabilities
     except (KeyError, AttributeError):  # a kind this installation does not have

@@ -1,0 +1,283 @@
+"""Claim: which posts may go out now, and taking them in one short transaction.
+
+The dialect branch (PostgreSQL SKIP LOCKED batch vs SQLite conditional update) lives in
+`claim_rows` alone; misfire grace, switched-off channels, daily quotas and the per-minute
+token bucket are decided per channel while the candidate rows are held (DESIGN.md §4).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload
+
+from ...channels.base import ChannelAdapter, OutgoingPost
+from ...errors import N_
+from ...models import Channel, ContentPiece, Post
+from ...models.scheduler import ChannelBucket
+from ...reasons import encode_reason
+from ...timeutil import as_utc, isoformat
+from .. import channels, review
+from . import notices
+from .types import (
+    CLAIMABLE_STATES,
+    DEFAULT_LEASE_SECONDS,
+    AdapterFactory,
+    Decision,
+    Job,
+)
+
+_POSTS = Post.__table__
+
+
+def claimable_clause():
+    """Only scheduled/retrying posts of an approved piece at the approved version; what
+    "approved" means (versions, two-approver channels, holds) is the review service's rule."""
+    return and_(Post.status.in_(CLAIMABLE_STATES), review.claimable_clause())
+
+
+def due_clause(now: datetime):
+    return or_(and_(Post.status == "scheduled", Post.scheduled_at <= now),
+               and_(Post.status == "retrying", Post.next_attempt_at <= now))
+
+
+def next_due_at(session: Session) -> datetime | None:
+    """The earliest time anything becomes due. Two index-only MIN() lookups: cheap enough
+    to poll every half second from every scheduler, so a post scheduled or moved by any
+    process (web, API, another node) re-arms the dispatch timer without any signalling."""
+    a = session.scalar(select(func.min(Post.scheduled_at)).where(Post.status == "scheduled"))
+    b = session.scalar(select(func.min(Post.next_attempt_at)).where(Post.status == "retrying"))
+    times = [t for t in (a, b) if t is not None]
+    return min(times) if times else None
+
+
+def idempotency_key(post: Post) -> str:
+    """Stable for the post across attempts, restarts and nodes; distinct across databases
+    reusing ids because the creation instant is part of it."""
+    created = post.created_at
+    stamp = int(created.timestamp() * 1000) if created else 0
+    return f"contentops-post-{post.id}-{stamp}"
+
+
+def claim_rows(session: Session, now: datetime, limit: int, node: str, lease_until: datetime,
+                decide: Callable[[list[Post]], Decision]) -> tuple[dict[int, str], Decision]:
+    """Claim up to `limit` due posts; returns ({post_id: claim_token}, decision).
+
+    The only place that knows the dialect:
+    - PostgreSQL: lock a batch with SELECT … FOR UPDATE SKIP LOCKED (other nodes skip these
+      rows instead of waiting), then UPDATE them in the same short transaction.
+    - SQLite: read candidates, then claim each with a conditional UPDATE that still demands a
+      claimable, due state; a claim counts only when rowcount == 1, so a concurrent claimer
+      or an edit in between simply wins.
+    The caller commits.
+    """
+    query = (select(Post).where(claimable_clause(), due_clause(now))
+             # Oldest first; retries were scheduled earlier than anything newly due. A plain
+             # column keeps the (status, scheduled_at) index usable for the ordered scan.
+             .order_by(Post.scheduled_at, Post.id)
+             .limit(limit))
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        query = query.with_for_update(skip_locked=True, of=Post)
+    candidates = list(session.scalars(query))
+    decision = decide(candidates)
+    claimed: dict[int, str] = {}
+    if postgres and decision.claim:
+        # The rows are locked by this transaction: one UPDATE claims the whole batch. Each
+        # post still gets its own token (batch prefix + id), so fencing stays per post.
+        prefix = uuid.uuid4().hex[:16]
+        rows = session.execute(
+            update(_POSTS).where(_POSTS.c.id.in_(decision.claim))
+            .values(status="publishing",
+                    claim_token=func.concat(prefix, "-", _POSTS.c.id),
+                    claimed_by=node[:100], lease_expires_at=lease_until, updated_at=now)
+            .returning(_POSTS.c.id, _POSTS.c.claim_token)).all()
+        claimed = {post_id: token for post_id, token in rows}
+    elif decision.claim:
+        # One Core statement compiled once, run per row: rowcount == 1 means this node won.
+        stmt = (update(_POSTS).where(_POSTS.c.id == bindparam("p_id"),
+                                     claimable_clause(), due_clause(now))
+                .values(status="publishing", claim_token=bindparam("p_token"),
+                        claimed_by=node[:100], lease_expires_at=lease_until, updated_at=now))
+        conn = session.connection()
+        for post_id in decision.claim:
+            token = str(uuid.uuid4())
+            if conn.execute(stmt, {"p_id": post_id, "p_token": token}).rowcount == 1:
+                claimed[post_id] = token
+    for post_id, reason in decision.missed.items():
+        stmt = (update(Post).where(Post.id == post_id, Post.status.in_(CLAIMABLE_STATES))
+                .values(status="missed", last_error=reason, next_attempt_at=None,
+                        updated_at=now)
+                .execution_options(synchronize_session=False))
+        if session.execute(stmt).rowcount != 1:
+            decision.missed.pop(post_id, None)
+    return claimed, decision
+
+
+def _day_start(now: datetime, tz_name: str) -> datetime:
+    local = now.astimezone(ZoneInfo(tz_name))
+    return as_utc(local.replace(hour=0, minute=0, second=0, microsecond=0))
+
+
+def _take_tokens(session: Session, channel: Channel, limit: int, wanted: int, now: datetime
+                 ) -> tuple[int, datetime | None]:
+    """Token bucket for a per-minute limit: capacity `limit`, refilled at limit/60 per second.
+    Returns (tokens granted, when the next token arrives if short)."""
+    bucket = session.scalar(select(ChannelBucket).where(ChannelBucket.channel_id == channel.id)
+                            .with_for_update())
+    if bucket is None:
+        try:
+            with session.begin_nested():
+                session.add(ChannelBucket(channel_id=channel.id, tokens=float(limit),
+                                          updated_at=now))
+        except IntegrityError:
+            pass  # another node created it first
+        bucket = session.scalar(select(ChannelBucket)
+                                .where(ChannelBucket.channel_id == channel.id)
+                                .with_for_update())
+    rate = limit / 60.0
+    elapsed = max(0.0, (now - bucket.updated_at).total_seconds())
+    tokens = min(float(limit), bucket.tokens + elapsed * rate)
+    granted = min(wanted, int(tokens))
+    tokens -= granted
+    bucket.tokens = tokens
+    bucket.updated_at = now
+    wake = None
+    if granted < wanted:
+        wake = now + timedelta(seconds=(1.0 - tokens) / rate)
+    return granted, wake
+
+
+def _decide(session: Session, candidates: list[Post], now: datetime, team_tz: str,
+            adapter_caps: Callable[[Channel], Any]) -> Decision:
+    """Misfire grace, inactive channels, daily quotas and per-minute limits, per channel."""
+    decision = Decision()
+    by_channel: dict[int, list[Post]] = {}
+    for post in candidates:
+        by_channel.setdefault(post.channel_id, []).append(post)
+    for channel_id, posts in by_channel.items():
+        channel = session.get(Channel, channel_id)
+        caps = adapter_caps(channel)
+        ready: list[Post] = []
+        for post in posts:
+            overdue = (now - post.scheduled_at) if post.scheduled_at else timedelta(0)
+            if not channel.active:
+                decision.missed[post.id] = encode_reason(
+                    N_("The channel %(channel)s is switched off."), {"channel": channel.name})
+            elif (post.status == "scheduled"
+                  and overdue > timedelta(minutes=channel.grace_minutes or 0)):
+                decision.missed[post.id] = encode_reason(
+                    N_("No scheduler was running at %(time)s and the post is more than "
+                       "%(minutes)s minutes late; decide whether to send it."),
+                    {"time": isoformat(post.scheduled_at), "minutes": channel.grace_minutes})
+            else:
+                ready.append(post)
+        quota = min([q for q in (channel.daily_quota, caps.daily_quota) if q], default=None)
+        if quota and ready:
+            used = session.scalar(select(func.count(Post.id)).where(
+                Post.channel_id == channel_id,
+                or_(Post.status == "publishing",
+                    Post.published_at >= _day_start(now, channel.timezone or team_tz)))) or 0
+            room = max(0, quota - used)
+            for post in ready[room:]:
+                decision.missed[post.id] = encode_reason(
+                    N_("The daily quota of %(quota)s posts on %(channel)s was used up."),
+                    {"quota": quota, "channel": channel.name})
+            ready = ready[:room]
+        per_minute = min([q for q in (channel.per_minute_limit, caps.per_minute) if q],
+                         default=None)
+        if per_minute and ready:
+            granted, wake = _take_tokens(session, channel, per_minute, len(ready), now)
+            ready = ready[:granted]
+            if wake is not None and (decision.wake_at is None or wake < decision.wake_at):
+                decision.wake_at = wake
+        decision.claim.extend(p.id for p in ready)
+    return decision
+
+
+def mark_unapproved_missed(session: Session, now: datetime) -> list[int]:
+    """Due posts whose piece is not approved as is (or that are on hold) become `missed`,
+    with the reason: never sent late without a person deciding."""
+    ids = list(session.scalars(select(Post.id).where(
+        Post.status.in_(CLAIMABLE_STATES), due_clause(now), ~review.claimable_clause())))
+    reason = encode_reason(N_("The time came while the content was not approved in its "
+                              "current version; approve it, then retry or reschedule."))
+    missed = []
+    for post_id in ids:
+        stmt = (update(Post).where(Post.id == post_id, Post.status.in_(CLAIMABLE_STATES),
+                                   due_clause(now), ~review.claimable_clause())
+                .values(status="missed", last_error=reason, next_attempt_at=None,
+                        updated_at=now)
+                .execution_options(synchronize_session=False))
+        if session.execute(stmt).rowcount == 1:
+            missed.append(post_id)
+    return missed
+
+
+def outgoing_for(post: Post, base_url: str = "", session: Session | None = None
+                 ) -> OutgoingPost:
+    if session is not None:
+        # The full picture, resolved right before sending: e-mail recipients (so an
+        # unsubscribe is honoured at the next send) and the piece's web page for links.
+        return channels.outgoing_post(session, post, base_url=base_url)
+    piece = post.piece
+    return OutgoingPost(
+        post_id=post.id, piece_id=piece.id, version=piece.version, title=post.title,
+        body_markdown=post.body, summary=piece.summary or "",
+        audience=piece.audience.name if piece.audience else None,
+        style=piece.style.name if piece.style else None,
+        campaign=piece.campaign.name if piece.campaign else None,
+        tags=tuple(t.name for t in piece.tags), scheduled_at=post.scheduled_at,
+        channel_id=post.channel_id, channel_name=post.channel.name,
+        public_url=(f"{base_url}/p/{post.slug}" if post.slug and base_url else None),
+        base_url=base_url)
+
+
+def claim_due(session: Session, *, now: datetime, node: str, limit: int,
+              adapter_for: AdapterFactory, lease_seconds: float = DEFAULT_LEASE_SECONDS,
+              team_tz: str = "Asia/Shanghai", base_url: str = "", triage: bool = True
+              ) -> tuple[list[Job], Decision]:
+    """Claim up to `limit` due posts in one short transaction (committed here). With
+    `triage`, due posts of unapproved pieces are first marked `missed`."""
+    adapters: dict[int, ChannelAdapter] = {}
+
+    def adapter(channel: Channel) -> ChannelAdapter:
+        if channel.id not in adapters:
+            adapters[channel.id] = adapter_for(channel)
+        return adapters[channel.id]
+
+    missed_unapproved = mark_unapproved_missed(session, now) if triage else []
+    lease_until = now + timedelta(seconds=lease_seconds)
+    claimed, decision = claim_rows(
+        session, now, limit, node, lease_until,
+        lambda posts: _decide(session, posts, now, team_tz,
+                              lambda ch: adapter(ch).capabilities))
+    jobs: list[Job] = []
+    if claimed:
+        posts = session.scalars(
+            select(Post).where(Post.id.in_(list(claimed)))
+            .options(joinedload(Post.piece).selectinload(ContentPiece.tags),
+                     joinedload(Post.piece).joinedload(ContentPiece.audience),
+                     joinedload(Post.piece).joinedload(ContentPiece.style),
+                     joinedload(Post.piece).joinedload(ContentPiece.campaign),
+                     joinedload(Post.channel))
+            .execution_options(populate_existing=True))
+        for post in posts:
+            jobs.append(Job(
+                post_id=post.id, claim_token=claimed[post.id], channel_id=post.channel_id,
+                version=post.piece.version, attempt_count=post.attempt_count or 0,
+                max_retries=post.channel.max_retries, key=idempotency_key(post),
+                outgoing=outgoing_for(post, base_url, session),
+                adapter=adapter(post.channel)))
+    missed_ids = list(decision.missed) + missed_unapproved
+    if missed_ids:
+        notices.notify_problem(session, missed_ids, "missed")
+    session.commit()
+    jobs.sort(key=lambda j: j.post_id)
+    return jobs, decision

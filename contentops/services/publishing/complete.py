@@ -1,0 +1,221 @@
+"""Send and complete: call the adapter outside any transaction, then record the outcome
+fenced by the claim token (UPDATE … WHERE id = ? AND claim_token = ?; zero rows = lease lost),
+with the retry policy deciding when a transient failure comes back.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, text, update
+from sqlalchemy.orm import Session
+
+from ...channels.base import PermanentError, PublishResult, TransientError
+from ...errors import N_
+from ...models import Post, PublishAttempt
+from ...reasons import encode_reason, reason_text
+from . import notices
+from .types import Job, Outcome
+
+log = logging.getLogger(__name__)
+
+_POSTS = Post.__table__
+_ATTEMPTS = PublishAttempt.__table__
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base_seconds: float = 30.0
+    factor: float = 2.0
+    cap_seconds: float = 3600.0
+
+    def delay(self, attempt: int, rng: random.Random, retry_after: float | None = None
+              ) -> float:
+        """Exponential backoff with "equal jitter": half fixed, half random, so a crowd of
+        posts failing together does not come back together. A service's Retry-After wins
+        when it asks for longer."""
+        raw = min(self.cap_seconds, self.base_seconds * self.factor ** max(0, attempt - 1))
+        delay = raw / 2 + rng.uniform(0, raw / 2)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.cap_seconds))
+        return delay
+
+
+def run_publish(job: Job, clock: Callable[[], datetime]) -> Outcome:
+    """Call the adapter. Never raises: every ending becomes an Outcome (and an attempt row)."""
+    started = clock()
+    t0 = time.perf_counter()
+    try:
+        result = job.adapter.publish(job.outgoing, job.key)
+        kind, reason, retry_after = "published", None, None
+    except TransientError as exc:
+        result, kind, retry_after = None, "transient", exc.retry_after
+        reason = encode_reason(exc.message, exc.params, exc.detail)
+    except PermanentError as exc:
+        result, kind, retry_after = None, "permanent", None
+        reason = encode_reason(exc.message, exc.params, exc.detail)
+    except Exception as exc:  # noqa: BLE001 - a bug in an adapter must not kill the run
+        log.exception("adapter %s crashed publishing post %s", job.adapter.kind, job.post_id)
+        result, kind, retry_after = None, "transient", None
+        reason = encode_reason(N_("Unexpected error while sending; it will be retried."),
+                               detail=type(exc).__name__)
+    return Outcome(job, kind, started, int((time.perf_counter() - t0) * 1000), result,
+                   reason, retry_after)
+
+
+# --- Complete (fenced) -------------------------------------------------------------------
+
+def _fenced_completion():
+    """UPDATE … WHERE id = ? AND claim_token = ? AND status = 'publishing' (DESIGN.md §4).
+    Columns a failure must not clear keep their value through COALESCE."""
+    keep = ("published_at", "external_id", "external_url", "published_version", "slug")
+    values: dict[str, Any] = {c: func.coalesce(bindparam(f"v_{c}"), _POSTS.c[c]) for c in keep}
+    values.update({c: bindparam(f"v_{c}") for c in
+                   ("status", "next_attempt_at", "last_error", "attempt_count", "updated_at")})
+    values.update(claim_token=None, claimed_by=None, lease_expires_at=None)
+    return (update(_POSTS).where(_POSTS.c.id == bindparam("f_id"),
+                                 _POSTS.c.claim_token == bindparam("f_token"),
+                                 _POSTS.c.status == "publishing").values(values))
+
+
+_COMPLETION_KEYS = ("published_at", "external_id", "external_url", "published_version", "slug",
+                    "status", "next_attempt_at", "last_error", "attempt_count", "updated_at")
+
+
+def _completion_values(outcome: Outcome, now: datetime, policy: RetryPolicy,
+                       rng: random.Random) -> dict[str, Any]:
+    job = outcome.job
+    attempts = job.attempt_count + 1
+    values: dict[str, Any] = dict.fromkeys(_COMPLETION_KEYS)
+    values.update(attempt_count=attempts, updated_at=now)
+    if outcome.kind == "published":
+        result = outcome.result or PublishResult()
+        values["published_version"] = job.version
+        if result.status == "awaiting_staff":
+            hours = float(job.adapter.config.get("deadline_hours") or 24)
+            values.update(status="awaiting_staff", next_attempt_at=now + timedelta(hours=hours))
+        else:
+            values.update(status="published", published_at=now,
+                          external_id=result.external_id, external_url=result.url)
+            if getattr(job.adapter, "sets_slug", False) and result.external_id:
+                values["slug"] = result.external_id
+    elif outcome.kind == "transient" and attempts <= job.max_retries:
+        delay = policy.delay(attempts, rng, outcome.retry_after)
+        values.update(status="retrying", next_attempt_at=now + timedelta(seconds=delay),
+                      last_error=outcome.reason)
+    else:
+        reason = outcome.reason
+        if outcome.kind == "transient":
+            reason = encode_reason(
+                N_("Gave up after %(attempts)s attempts. Last error: %(error)s"),
+                {"attempts": attempts, "error": reason_text(outcome.reason)})
+        values.update(status="failed", last_error=reason)
+    return values
+
+
+def complete_batch(session: Session, outcomes: list[Outcome], *, now: datetime, node: str,
+                   policy: RetryPolicy, rng: random.Random) -> list[str]:
+    """Record the attempts and move the posts, each fenced by its claim token. Returns the
+    new state per outcome, or "lost" when that lease was lost (the reaper or another node
+    took over). The caller commits."""
+    conn = session.connection()
+    all_values = [_completion_values(o, now, policy, rng) for o in outcomes]
+    fenced = _apply_fenced(conn, outcomes, all_values)
+    states: list[str] = []
+    attempt_rows: list[dict[str, Any]] = []
+    failed: list[int] = []
+    for outcome, vals in zip(outcomes, all_values, strict=True):
+        job = outcome.job
+        fenced_ok = job.post_id in fenced
+        state = vals["status"]
+        error = outcome.reason
+        if not fenced_ok:
+            state = "lost"
+            if outcome.kind == "published":
+                # The send worked but the lease had expired. If the reaper parked the post as
+                # `unknown`, this attempt is the proof reconcile is waiting for.
+                proof = {k: v for k, v in vals.items() if v is not None}
+                proof.update(claim_token=None, claimed_by=None, lease_expires_at=None,
+                             next_attempt_at=vals["next_attempt_at"])
+                took = conn.execute(update(_POSTS).where(
+                    _POSTS.c.id == job.post_id, _POSTS.c.status == "unknown")
+                    .values(proof)).rowcount
+                state = vals["status"] if took else "lost"
+            error = encode_reason(N_("The lease expired before this attempt finished; the "
+                                     "result was recorded but the post had been taken over."),
+                                  detail=reason_text(outcome.reason) or outcome.kind)
+        attempt_rows.append({
+            "post_id": job.post_id, "started_at": outcome.started_at,
+            "duration_ms": outcome.duration_ms,
+            "outcome": outcome.kind if fenced_ok else "lost", "error": error,
+            "node": node[:100]})
+        states.append(state)
+        if state == "failed":
+            failed.append(job.post_id)
+        elif state == "awaiting_staff":
+            notices.notify_assignees(session, job)
+    if attempt_rows:
+        conn.execute(insert(_ATTEMPTS), attempt_rows)
+    if failed:
+        notices.notify_problem(session, failed, "failed")
+    return states
+
+
+# PostgreSQL batch completion: one statement, arrays as parameters (cached, one round trip).
+_PG_COMPLETION = text("""
+UPDATE posts AS p SET
+  status = v.status, next_attempt_at = v.next_attempt_at, last_error = v.last_error,
+  attempt_count = v.attempt_count, updated_at = v.updated_at,
+  published_at = COALESCE(v.published_at, p.published_at),
+  external_id = COALESCE(v.external_id, p.external_id),
+  external_url = COALESCE(v.external_url, p.external_url),
+  published_version = COALESCE(v.published_version, p.published_version),
+  slug = COALESCE(v.slug, p.slug),
+  claim_token = NULL, claimed_by = NULL, lease_expires_at = NULL
+FROM unnest(CAST(:f_id AS integer[]), CAST(:f_token AS varchar[]),
+            CAST(:status AS varchar[]), CAST(:next_attempt_at AS timestamptz[]),
+            CAST(:last_error AS text[]), CAST(:attempt_count AS integer[]),
+            CAST(:updated_at AS timestamptz[]), CAST(:published_at AS timestamptz[]),
+            CAST(:external_id AS varchar[]), CAST(:external_url AS varchar[]),
+            CAST(:published_version AS integer[]), CAST(:slug AS varchar[]))
+  AS v(id, token, status, next_attempt_at, last_error, attempt_count, updated_at,
+       published_at, external_id, external_url, published_version, slug)
+WHERE p.id = v.id AND p.claim_token = v.token AND p.status = 'publishing'
+RETURNING p.id
+""")
+
+
+def _apply_fenced(conn, outcomes: list[Outcome], all_values: list[dict[str, Any]]) -> set[int]:
+    """Run the fenced completion updates; returns the ids whose fence held.
+
+    PostgreSQL: one UPDATE … FROM (VALUES …) RETURNING for the whole batch (one round trip).
+    Elsewhere: the same fenced UPDATE per row, where rowcount == 1 means the fence held.
+    """
+    if not outcomes:
+        return set()
+    if conn.dialect.name == "postgresql":
+        params: dict[str, list] = {"f_id": [o.job.post_id for o in outcomes],
+                                   "f_token": [o.job.claim_token for o in outcomes]}
+        for k in _COMPLETION_KEYS:
+            params[k] = [v[k] for v in all_values]
+        return set(conn.execute(_PG_COMPLETION, params).scalars())
+    stmt = _fenced_completion()
+    held = set()
+    for outcome, vals in zip(outcomes, all_values, strict=True):
+        params = {f"v_{k}": v for k, v in vals.items()}
+        params.update(f_id=outcome.job.post_id, f_token=outcome.job.claim_token)
+        if conn.execute(stmt, params).rowcount == 1:
+            held.add(outcome.job.post_id)
+    return held
+
+
+def complete(session: Session, outcome: Outcome, *, now: datetime, node: str,
+             policy: RetryPolicy, rng: random.Random) -> str:
+    """complete_batch for one outcome."""
+    return complete_batch(session, [outcome], now=now, node=node, policy=policy, rng=rng)[0]

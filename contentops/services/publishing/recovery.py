@@ -1,0 +1,155 @@
+"""Recovery: leases that ran out (reaper), posts in doubt (reconcile: same-key re-send,
+lookup, or a person), and staff tasks past their deadline. Never a blind re-send
+(invariant 2).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.orm import Session
+
+from ...channels.base import PermanentError, PublishResult, TransientError
+from ...errors import N_
+from ...models import Post, PublishAttempt
+from ...reasons import encode_reason
+from .. import audit
+from . import notices
+from .claim import idempotency_key, outgoing_for
+from .types import AdapterFactory
+
+
+def reap_expired(session: Session, *, now: datetime, node: str) -> list[int]:
+    """Posts whose lease ran out mid-publish become `unknown` (never re-sent blindly)."""
+    rows = session.execute(select(Post.id, Post.claim_token, Post.claimed_by).where(
+        Post.status == "publishing", Post.lease_expires_at < now)).all()
+    reaped = []
+    reason = encode_reason(N_("The scheduler stopped while sending; checking whether the post "
+                              "went out."))
+    for post_id, token, claimed_by in rows:
+        stmt = (update(Post).where(Post.id == post_id, Post.status == "publishing",
+                                   Post.claim_token == token)
+                .values(status="unknown", claim_token=None, lease_expires_at=None,
+                        next_attempt_at=now, last_error=reason,
+                        attempt_count=Post.attempt_count + 1, updated_at=now)
+                .execution_options(synchronize_session=False))
+        if session.execute(stmt).rowcount == 1:
+            session.add(PublishAttempt(post_id=post_id, started_at=now, outcome="lost",
+                                       error=encode_reason(
+                                           N_("Lease of %(node)s expired mid-publish."),
+                                           {"node": claimed_by or "?"}),
+                                       node=node[:100]))
+            reaped.append(post_id)
+    session.commit()
+    return reaped
+
+
+def reconcile_unknown(session: Session, *, now: datetime, node: str, adapter_for: AdapterFactory,
+                      base_url: str = "", limit: int = 100) -> dict[str, int]:
+    """Settle `unknown` posts: idempotent channels re-send with the same key; channels that
+    can look a post up prove it; otherwise the post waits for a person (invariant 2)."""
+    counts = {"resent": 0, "proved": 0, "not_found": 0, "person": 0, "later": 0}
+    ids = list(session.scalars(select(Post.id).where(
+        Post.status == "unknown", Post.next_attempt_at <= now).limit(limit)))
+    for post_id in ids:
+        token = str(uuid.uuid4())
+        # Claim the reconciliation itself so two nodes never settle one post twice.
+        took = session.execute(
+            update(Post).where(Post.id == post_id, Post.status == "unknown",
+                               Post.next_attempt_at <= now)
+            .values(next_attempt_at=None, claim_token=token, claimed_by=node[:100])
+            .execution_options(synchronize_session=False)).rowcount
+        session.commit()
+        if took != 1:
+            continue
+        post = session.get(Post, post_id)
+        session.refresh(post)
+        adapter = adapter_for(post.channel)
+        fence = and_(Post.id == post_id, Post.claim_token == token, Post.status == "unknown")
+        caps = adapter.capabilities
+        if caps.idempotent:
+            # The receiver dedupes on the idempotency key: re-sending is safe and settles it.
+            session.execute(update(Post).where(fence).values(
+                status="retrying", next_attempt_at=now, claim_token=None, claimed_by=None,
+                last_error=encode_reason(N_("Re-sent with the same idempotency key after an "
+                                            "interrupted attempt.")), updated_at=now)
+                .execution_options(synchronize_session=False))
+            audit.record(session, "post.reconciled", "post", post_id, actor_label=node,
+                         data={"how": "resend_same_key"}, now=now)
+            counts["resent"] += 1
+            session.commit()
+            continue
+        found: PublishResult | None = None
+        error: str | None = None
+        if caps.can_find_existing:
+            key = idempotency_key(post)
+            outgoing = outgoing_for(post, base_url, session)
+            session.commit()  # no transaction held while asking the service
+            t0 = time.perf_counter()
+            try:
+                found = adapter.find_existing(outgoing, key)
+            except (TransientError, PermanentError) as exc:
+                error = encode_reason(exc.message, exc.params, exc.detail)
+            except Exception as exc:  # noqa: BLE001
+                error = encode_reason(N_("Unexpected error while checking."),
+                                      detail=type(exc).__name__)
+            duration = int((time.perf_counter() - t0) * 1000)
+            if found is not None:
+                values: dict[str, Any] = {
+                    "status": "published", "published_at": now, "external_id":
+                    found.external_id, "external_url": found.url,
+                    "published_version": post.piece.version, "last_error": None}
+                if getattr(adapter, "sets_slug", False) and found.external_id:
+                    values["slug"] = found.external_id
+                if session.execute(update(Post).where(fence).values(
+                        **values, claim_token=None, claimed_by=None, updated_at=now)
+                        .execution_options(synchronize_session=False)).rowcount == 1:
+                    session.add(PublishAttempt(post_id=post_id, started_at=now,
+                                               duration_ms=duration, outcome="reconciled",
+                                               node=node[:100]))
+                    counts["proved"] += 1
+                session.commit()
+                continue
+            if error is not None:
+                session.execute(update(Post).where(fence).values(
+                    next_attempt_at=now + timedelta(minutes=1), claim_token=None,
+                    claimed_by=None).execution_options(synchronize_session=False))
+                counts["later"] += 1
+                session.commit()
+                continue
+            counts["not_found"] += 1
+        # Nobody can prove the outcome: a person decides (mark published / retry / cancel).
+        session.execute(update(Post).where(fence).values(
+            claim_token=None, claimed_by=None, updated_at=now,
+            last_error=encode_reason(N_("It is not known whether this post went out. Check "
+                                        "the channel, then mark it as published, retry or "
+                                        "cancel it.")))
+            .execution_options(synchronize_session=False))
+        notices.notify_problem(session, [post_id], "unknown")
+        counts["person"] += 1
+        session.commit()
+    return counts
+
+
+def expire_staff_tasks(session: Session, *, now: datetime) -> list[int]:
+    """Manual posts nobody confirmed by their deadline become `missed`."""
+    ids = list(session.scalars(select(Post.id).where(
+        Post.status == "awaiting_staff", Post.next_attempt_at <= now)))
+    reason = encode_reason(N_("Nobody confirmed posting it by the deadline."))
+    done = []
+    for post_id in ids:
+        if session.execute(update(Post).where(
+                Post.id == post_id, Post.status == "awaiting_staff",
+                Post.next_attempt_at <= now)
+                .values(status="missed", last_error=reason, next_attempt_at=None,
+                        updated_at=now)
+                .execution_options(synchronize_session=False)).rowcount == 1:
+            done.append(post_id)
+    if done:
+        notices.notify_problem(session, done, "missed")
+    session.commit()
+    return done

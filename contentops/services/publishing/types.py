@@ -1,0 +1,55 @@
+"""The engine's vocabulary: what a claimed post, a claim decision and a send outcome are."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from ...channels.base import ChannelAdapter, OutgoingPost, PublishResult
+from ...models import Channel
+
+CLAIMABLE_STATES: tuple[str, ...] = ("scheduled", "retrying")
+# Defaults; the runner passes values from the app config.
+DEFAULT_LEASE_SECONDS = 120
+DEFAULT_WORKERS = 16
+
+AdapterFactory = Callable[[Channel], ChannelAdapter]
+SessionFactory = Callable[[], Session]
+
+
+@dataclass
+class Job:
+    """A claimed post, detached from the ORM so a worker thread can publish it."""
+
+    post_id: int
+    claim_token: str
+    channel_id: int
+    version: int
+    attempt_count: int
+    max_retries: int
+    key: str
+    outgoing: OutgoingPost
+    adapter: ChannelAdapter
+
+
+@dataclass
+class Decision:
+    claim: list[int] = field(default_factory=list)
+    # post id -> reason (encoded) for posts that become `missed` instead.
+    missed: dict[int, str] = field(default_factory=dict)
+    # Earliest time a rate-limited channel has a token again.
+    wake_at: datetime | None = None
+
+
+@dataclass
+class Outcome:
+    job: Job
+    kind: str  # published | transient | permanent
+    started_at: datetime
+    duration_ms: int
+    result: PublishResult | None = None
+    reason: str | None = None  # encoded
+    retry_after: float | None = None
