@@ -107,8 +107,12 @@ class OutgoingPost:
 class PublishResult:
     external_id: str | None = None
     url: str | None = None
-    # "published", or "awaiting_staff" for channels that hand the post to people.
+    # "published" | "publishing" (the service finishes later) | "awaiting_staff" (people do)
     status: str = "published"
+    # N-of-M staff progress and reach (HANDOFF_CONTRACT §3); shown on the post page.
+    progress: Mapping[str, Any] | None = None
+    # When to call track() next; None = do not track.
+    check_after_s: float | None = None
 
 
 class ChannelError(Exception):
