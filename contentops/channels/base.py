@@ -66,6 +66,21 @@ class Capabilities:
 
 
 @dataclass(frozen=True)
+class ReceiveLimit:
+    """How many messages each addressee may receive per period, enforced by the service across
+    every channel that shares `key` (e.g. WeCom: all company broadcasts of one corp to
+    customers). A message beyond it is not refused; those addressees just do not get it.
+
+    period: day | week (Monday first) | month; per_period None = the month's number of days.
+    """
+
+    key: str
+    period: str
+    per_period: int | None
+    zone: str = "Asia/Shanghai"  # the service's own calendar
+
+
+@dataclass(frozen=True)
 class Recipient:
     """One addressee of a list channel (e-mail). `token` addresses the unsubscribe page and the
     tracking links of this person; it is random and stored, so links survive key rotation."""
@@ -178,6 +193,11 @@ class ChannelAdapter(ABC):
                                     "missing); open the channel settings and enter it."),
                                  {"field": name}, detail=f"missing setting {name}")
         return value
+
+    @classmethod
+    def receive_limit(cls, config: Mapping[str, Any]) -> ReceiveLimit | None:
+        """The service's per-addressee limit for a channel with these (plain) settings."""
+        return None
 
     def validate(self, post: OutgoingPost) -> list[Finding]:
         """Limits and required fields, checked at submit time and again before sending."""

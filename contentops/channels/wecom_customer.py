@@ -51,6 +51,7 @@ from .base import (
     OutgoingPost,
     PermanentError,
     PublishResult,
+    ReceiveLimit,
     TransientError,
     cut_bytes,
     text_bytes,
@@ -156,6 +157,20 @@ class WeComCustomerAdapter(ChannelAdapter):
         return WeComAPI(corp_id=str(self.setting("corp_id")), secret=str(self.setting("secret")),
                         api_base=self.config.get("api_base"), tokens=self.tokens,
                         http=self.http, timeout=float(self.config.get("timeout_s") or 10))
+
+    @classmethod
+    def receive_limit(cls, config: Mapping[str, Any]) -> ReceiveLimit | None:
+        """Each customer / customer group receives at most as many company broadcasts a month
+        as the month has days; an admin may tighten it to 7 a week or 1 a day (92135). Counted
+        per corp, apart for customers and for groups. 朋友圈 posts have no such limit."""
+        mode = config.get("kind") or "single"
+        if mode == "moment" or not config.get("corp_id"):
+            return None
+        rule = config.get("frequency_rule") or "month"
+        per = {"day": 1, "week": 7}.get(rule)
+        return ReceiveLimit(key=f"wecom:{config['corp_id']}:{mode}",
+                            period=rule if rule in ("day", "week") else "month",
+                            per_period=per)
 
     # --- rendering ----------------------------------------------------------------------------
 
