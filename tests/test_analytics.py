@@ -133,8 +133,8 @@ def test_page_and_csv_exports(client, db, data, make_user, login):
     csv = client.get(f"/analytics/export/matrix.csv?{q}").get_data(as_text=True)
     lines = csv.lstrip("\ufeff").splitlines()
     assert lines[0] == "audience,style,posts,reads,likes,comments,shares,clicks,engagement," \
-                       "engagement_rate"
-    assert "新会员,亲切,1,100,10,5,5,0,20,0.2000" in lines
+                       "engagement_rate,reached,staff_confirmed,staff_total,confirmation_rate"
+    assert "新会员,亲切,1,100,10,5,5,0,20,0.2000,0,0,0," in lines
     over = client.get(f"/analytics/export/over_time.csv?{q}").get_data(as_text=True)
     assert "2026-11-06,20,0,0,0,1" in over
     for report in ("channel", "audience", "style", "campaign", "top", "bottom", "campaigns",

@@ -130,3 +130,22 @@ def test_demo_web_posts_have_live_public_pages(client, db):
         assert post.external_url == f"http://demo.test/p/{post.slug}"
         page = client.get(f"/p/{post.slug}")
         assert page.status_code == 200 and post.piece.title in page.text
+
+
+def test_demo_wecom_customer_channel_stays_on_this_machine(db):
+    from urllib.parse import urlsplit
+
+    from contentops.models import Channel, Post
+
+    load(db)
+    channel = db.session.query(Channel).filter_by(kind="wecom_customer").one()
+    assert urlsplit(channel.config["api_base"]).hostname == "127.0.0.1"
+    assert "secret" not in channel.config  # encrypted with the other secrets
+    posts = db.session.query(Post).filter_by(channel_id=channel.id).all()
+    assert posts, "the demo has 客户群发 posts"
+    assert all(p.staff_total == 3 for p in posts if p.status in ("published", "awaiting_staff"))
+    published = [p for p in posts if p.status == "published"]
+    assert published and all(1 <= p.staff_confirmed <= 3 and p.reached > 0 for p in published)
+    # Nothing approved is waiting to be sent to it.
+    assert not [p for p in posts if p.status in ("scheduled", "retrying")
+                and p.piece.status == "approved"]

@@ -16,7 +16,7 @@ from ..i18n import translate
 from ..models import Channel, Post
 from ..services import calendar as cal
 from ..services import observances as obs
-from ..services.publishing import quotas, schedule_post
+from ..services.publishing import quotas, receive_limits, schedule_post
 from ..timeutil import utcnow
 from . import api_bp, json_body
 from .auth import api_role, api_user
@@ -99,6 +99,18 @@ def calendar_quota():
                     "title": label,
                     "extendedProps": {"channel_id": q.channel_id, "day": q.day.isoformat(),
                                       "count": q.count, "quota": q.quota, "over": q.over}})
+    for f in receive_limits.usage(db.session, start, end, tz=tz,
+                                  channel_ids=set(filters.channel) if filters.channel else None):
+        label = translate(receive_limits.CALENDAR_LABELS[f.period],
+                          {"channel": names.get(f.channel_id, ""), "count": f.count,
+                           "allowed": f.allowed})
+        out.append({"id": f"receive-{f.channel_id}-{f.day.isoformat()}",
+                    "start": f.day.isoformat(), "allDay": True, "display": "background",
+                    "classNames": ["co-quota-over" if f.over else "co-quota-full"],
+                    "title": label,
+                    "extendedProps": {"channel_id": f.channel_id, "day": f.day.isoformat(),
+                                      "count": f.count, "quota": f.allowed, "over": f.over,
+                                      "receive_limit": f.period}})
     return jsonify(out)
 
 

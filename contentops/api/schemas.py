@@ -71,6 +71,10 @@ def post_list_item(post: Post) -> dict[str, Any]:
         "style": named(piece.style),
         "campaign": named(piece.campaign),
         "engagement_rate": post.engagement_rate,
+        # Posts handed to staff (manual, wecom_customer): N of M sent, customers reached.
+        "staff": ({"confirmed": post.staff_confirmed or 0, "total": post.staff_total,
+                   "reached": post.reached or 0}
+                  if post.staff_total is not None else None),
     }
 
 

@@ -29,7 +29,7 @@ from .base import (
 # Robot webhook URLs carry their credential (key=, access_token=, the Feishu hook id) and
 # urllib3 logs every request line at DEBUG; blank them out before any handler sees them.
 _SECRET_IN_URL = re.compile(
-    r"((?:key|access_token|sign|timestamp)=)[^&\s\"']+|(/bot/v2/hook/)[^?\s\"']+",
+    r"((?:key|access_token|corpsecret|sign|timestamp)=)[^&\s\"']+|(/bot/v2/hook/)[^?\s\"']+",
     re.IGNORECASE)
 
 

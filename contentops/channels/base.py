@@ -23,6 +23,7 @@ class ConfigField:
     """One typed setting of a channel kind; drives the settings form and API validation.
 
     type: text | url | email | int | bool | choice | emails (a list of addresses) | textarea
+          | ids (a list of account ids, e.g. WeCom userids)
     secret: stored encrypted, write-only (never rendered back, logged or returned).
     """
 
@@ -66,6 +67,21 @@ class Capabilities:
     tracking: bool = False
     # The external id the adapter returns is the post's public slug (the web channel).
     sets_slug: bool = False
+
+
+@dataclass(frozen=True)
+class ReceiveLimit:
+    """How many messages each addressee may receive per period, enforced by the service across
+    every channel that shares `key` (e.g. WeCom: all company broadcasts of one corp to
+    customers). A message beyond it is not refused; those addressees just do not get it.
+
+    period: day | week (Monday first) | month; per_period None = the month's number of days.
+    """
+
+    key: str
+    period: str
+    per_period: int | None
+    zone: str = "Asia/Shanghai"  # the service's own calendar
 
 
 @dataclass(frozen=True)
@@ -188,6 +204,11 @@ class ChannelAdapter(ABC):
                                     "missing); open the channel settings and enter it."),
                                  {"field": name}, detail=f"missing setting {name}")
         return value
+
+    @classmethod
+    def receive_limit(cls, config: Mapping[str, Any]) -> ReceiveLimit | None:
+        """The service's per-addressee limit for a channel with these (plain) settings."""
+        return None
 
     def validate(self, post: OutgoingPost) -> list[Finding]:
         """Limits and required fields, checked at submit time and again before sending."""

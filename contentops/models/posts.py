@@ -76,6 +76,12 @@ class Post(db.Model):
     comments: Mapped[int] = mapped_column(Integer, default=0)
     shares: Mapped[int] = mapped_column(Integer, default=0)
     clicks: Mapped[int] = mapped_column(Integer, default=0)
+    # Handed to staff (manual, wecom_customer): how many of them sent it, and how many
+    # customers or groups it reached, from `progress` (the post list's "sent by staff" column
+    # and analytics read these; None = not a staff channel's post).
+    staff_confirmed: Mapped[int | None] = mapped_column(Integer)
+    staff_total: Mapped[int | None] = mapped_column(Integer)
+    reached: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -6,6 +6,8 @@ charts and the CSV export show exactly the same numbers.
 Definitions (used everywhere):
 - engagement = likes + comments + shares; engagement rate = engagement / reads;
 - a report's posts are published posts whose `published_at` falls in the range;
+- posts handed to staff (manual, wecom_customer) add "reached" (customers or groups the
+  staff's sends reached), "staff_confirmed" of "staff_total" and their confirmation rate;
 - "totals over time" sums what posts gained per day (from the hourly buckets) in the
   viewer's time zone; "best time" groups posts by the weekday and hour they went out.
 """
@@ -34,6 +36,10 @@ from ..models import (
     Post,
     Style,
 )
+
+# Staff handoff totals summed next to the metrics (posts.staff_* / posts.reached).
+HANDOFF: tuple[str, ...] = ("reached", "staff_confirmed", "staff_total")
+SUMMED: tuple[str, ...] = (*METRICS, *HANDOFF)
 
 DIMENSIONS: dict[str, tuple[Any, Any]] = {
     # name -> (grouping column, model with id/name)
@@ -87,13 +93,16 @@ def _filter_posts(query: Select, f: Filters, *, by_time: bool = True) -> Select:
 
 
 def _sums() -> list:
-    return [func.coalesce(func.sum(getattr(Post, m)), 0).label(m) for m in METRICS]
+    return [func.coalesce(func.sum(getattr(Post, m)), 0).label(m) for m in SUMMED]
 
 
 def _row(values: dict[str, int], posts: int) -> dict[str, Any]:
     engaged = values["likes"] + values["comments"] + values["shares"]
-    return {"posts": posts, **{m: int(values[m]) for m in METRICS}, "engagement": engaged,
-            "engagement_rate": _rate(engaged, values["reads"])}
+    out = {"posts": posts, **{m: int(values[m]) for m in METRICS}, "engagement": engaged,
+           "engagement_rate": _rate(engaged, values["reads"])}
+    out.update({m: int(values.get(m) or 0) for m in HANDOFF})
+    out["confirmation_rate"] = _rate(out["staff_confirmed"], out["staff_total"])
+    return out
 
 
 # --- Totals -----------------------------------------------------------------------------------
@@ -101,7 +110,7 @@ def _row(values: dict[str, int], posts: int) -> dict[str, Any]:
 def summary(session: Session, f: Filters) -> dict[str, Any]:
     query = _filter_posts(select(func.count(Post.id), *_sums()).join(Post.piece), f)
     row = session.execute(query).one()
-    return _row(dict(zip(METRICS, row[1:], strict=True)), row[0])
+    return _row(dict(zip(SUMMED, row[1:], strict=True)), row[0])
 
 
 def totals_over_time(session: Session, f: Filters, tz: str) -> list[dict[str, Any]]:
@@ -154,7 +163,7 @@ def breakdown(session: Session, f: Filters, dimension: str) -> list[dict[str, An
     rows = session.execute(query.group_by(column)).all()
     names = _names(session, model, (r[0] for r in rows))
     out = [{"id": r[0], "name": names.get(r[0], ""),
-            **_row(dict(zip(METRICS, r[2:], strict=True)), r[1])} for r in rows]
+            **_row(dict(zip(SUMMED, r[2:], strict=True)), r[1])} for r in rows]
     return sorted(out, key=lambda r: (-(r["engagement_rate"] or -1), r["name"]))
 
 
@@ -170,7 +179,7 @@ def matrix(session: Session, f: Filters, rows: str = "audience",
     col_names = _names(session, col_model, (r[1] for r in data))
     cells = {}
     for r, c, n, *values in data:
-        cells[(r, c)] = _row(dict(zip(METRICS, values, strict=True)), n)
+        cells[(r, c)] = _row(dict(zip(SUMMED, values, strict=True)), n)
     row_ids = sorted({r for r, _ in cells}, key=lambda i: (i is None, row_names.get(i, "")))
     col_ids = sorted({c for _, c in cells}, key=lambda i: (i is None, col_names.get(i, "")))
     return {
@@ -231,7 +240,7 @@ def campaign_report(session: Session, f: Filters) -> list[dict[str, Any]]:
     out = []
     for campaign in session.scalars(campaigns):
         row = sums.get(campaign.id)
-        values = dict(zip(METRICS, row[2:], strict=True)) if row else dict.fromkeys(METRICS, 0)
+        values = dict(zip(SUMMED, row[2:], strict=True)) if row else dict.fromkeys(SUMMED, 0)
         data = _row(values, row[1] if row else 0)
         goal = campaign.goal_reads
         out.append({"id": campaign.id, "name": campaign.name, "starts_on": campaign.starts_on,

@@ -25,6 +25,8 @@ from .access_tokens import DatabaseTokenStore
 log = logging.getLogger(__name__)
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+# Account ids as services spell them (WeCom userid: letters, digits, "-", "_", ".", "@").
+ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 # Channel columns settable through forms and the API, with their integer bounds.
 INT_SETTINGS = {
     "daily_quota": (1, 10_000),
@@ -66,6 +68,23 @@ def _coerce(spec: ConfigField, raw: Any) -> tuple[Any, str | None]:
                 out.append(validate_email(item, check_deliverability=False).normalized)
             except EmailNotValidError:
                 return None, N_("Enter e-mail addresses separated by commas.")
+        return out, None
+    if spec.type == "ids":
+        items = raw if isinstance(raw, list) else re.split(r"[\s,;，；]+", str(raw or ""))
+        out = []
+        for item in items:
+            if not isinstance(item, str):
+                return None, N_("Enter account ids separated by commas.")
+            item = item.strip()
+            if not item:
+                continue
+            if not ACCOUNT_ID.match(item):
+                return None, N_("Enter account ids separated by commas (letters, digits, "
+                                "“-”, “_”, “.” and “@”, at most 64 characters each).")
+            if item not in out:
+                out.append(item)
+        if not out and spec.required:
+            return None, N_("This field is required.")
         return out, None
     if not isinstance(raw, str | int | float) or isinstance(raw, bool):
         return None, N_("Enter text.")

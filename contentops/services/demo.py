@@ -101,6 +101,9 @@ OPENINGS = {
 CLOSINGS = ["有问题随时在群里喊我们。", "名额有限，先到先得。", "期待你的反馈，我们每条都看。",
             "下周同一时间，我们再见。"]
 
+# WeCom userids of the demo's staff who confirm 客户群发 on their phones.
+DEMO_SENDERS = ("linxiaoyu", "zhangwei", "chenhao")
+
 # Channels the demo creates, by kind; only kinds this installation has are used.
 CHANNELS = [
     ("品牌博客", "web", "#198754", {}),
@@ -108,6 +111,10 @@ CHANNELS = [
     ("宝妈 1 群", "manual", "#d63384", {"deadline_hours": 48}),
     ("CRM Webhook", "webhook", "#0d6efd",
      {"url": "https://hooks.example.com/contentops/demo", "timeout_s": 10}),
+    # api_base points at a closed port on this machine: nothing ever leaves it.
+    ("企业微信 客户群发", "wecom_customer", "#07c160",
+     {"corp_id": "ww-demo-corp", "api_base": "http://127.0.0.1:9", "kind": "single",
+      "senders": list(DEMO_SENDERS), "deadline_hours": 24}),
 ]
 # Kinds whose publishing stays on this machine; only these get future, approved posts.
 LOCAL_KINDS = {"web", "manual"}
@@ -154,9 +161,9 @@ def _channels(session: Session, secret_key: str | None, editor: User) -> list[Ch
         config = dict(config)
         if kind == "manual":
             config["assignees"] = [editor.email]
-        if kind == "webhook":
+        if kind in ("webhook", "wecom_customer"):
             if not secret_key:
-                continue  # the signing secret must be encrypted with the app's key
+                continue  # the secret must be encrypted with the app's key
             config["secret"] = secrets.token_urlsafe(24)
         data = {"name": name, "kind": kind, "color": color, "config": config,
                 "timezone": TEAM_ZONE}
@@ -330,6 +337,16 @@ def _public_slug(post: Post) -> str:
     return public_slug(post.id, post.piece_id)
 
 
+def _staff_of(channel: Channel) -> list[str]:
+    """Who a staff channel hands its posts to (manual assignees, WeCom senders)."""
+    config = channel.config or {}
+    if channel.kind == "manual":
+        return list(config.get("assignees") or [])
+    if channel.kind == "wecom_customer":
+        return list(config.get("senders") or [])
+    return []
+
+
 def _post_state(post: Post, piece: ContentPiece, channel: Channel, when: datetime,
                 now: datetime, past: bool, i: int, rng: random.Random, base_url: str,
                 audience: str, style: str) -> None:
@@ -354,10 +371,20 @@ def _post_state(post: Post, piece: ContentPiece, channel: Channel, when: datetim
         post.last_error = "The receiver refused the post (HTTP 400)."
         return
     deadline = timedelta(hours=int((channel.config or {}).get("deadline_hours") or 24))
-    if channel.kind == "manual" and now - when < deadline:
-        # Handed to people who have not confirmed yet, still within the channel's deadline.
+    staff = _staff_of(channel)
+    if staff:
+        post.staff_total = len(staff)
+    if channel.kind in ("manual", "wecom_customer") and now - when < deadline:
+        # Handed to people, some of whom have not confirmed yet, within the deadline.
         post.status = "awaiting_staff"
+        post.staff_confirmed = rng.randint(0, max(0, len(staff) - 1))
+        if channel.kind == "wecom_customer" and post.staff_confirmed:
+            post.reached = rng.randint(40, 90) * post.staff_confirmed
         return
+    if staff:
+        post.staff_confirmed = len(staff) if i % 4 else rng.randint(1, len(staff))
+        if channel.kind == "wecom_customer":
+            post.reached = rng.randint(40, 90) * post.staff_confirmed
     post.status = "published"
     post.published_version = piece.version
     post.published_at = when + timedelta(seconds=rng.randint(2, 90))

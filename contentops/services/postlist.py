@@ -27,7 +27,7 @@ MAX_PAGE = 100_000
 FILTER_IDS = ("channel_id", "audience_id", "style_id", "campaign_id")
 METRIC_KEYS = ("reads", "likes", "comments", "shares", "clicks")
 SORT_KEYS = ("title", "channel", "audience", "style", "campaign", "status", "scheduled_at",
-             "published_at", *METRIC_KEYS, "engagement")
+             "published_at", *METRIC_KEYS, "engagement", "staff")
 
 
 @dataclass(frozen=True)
@@ -172,6 +172,8 @@ def _sort_expressions(sort: str, piece, audience, style, campaign) -> list:
     if key in METRIC_KEYS:
         column = getattr(Post, key)
         nullable = False
+    elif key == "staff":
+        column = Post.staff_confirmed  # posts not handed to staff (None) sort last
     elif key == "engagement":
         reads = func.nullif(Post.reads, 0)
         column = (Post.likes + Post.comments + Post.shares) * literal(1.0) / reads

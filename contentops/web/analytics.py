@@ -20,7 +20,8 @@ from ..timeutil import utcnow
 bp = Blueprint("analytics", __name__, url_prefix="/analytics")
 
 METRIC_COLUMNS = ["posts", "reads", "likes", "comments", "shares", "clicks", "engagement",
-                  "engagement_rate"]
+                  "engagement_rate", "reached", "staff_confirmed", "staff_total",
+                  "confirmation_rate"]
 DIMENSION_NAMES = ("audience", "style", "channel", "campaign")
 DEFAULT_DAYS = 90
 
@@ -108,7 +109,7 @@ def export(report: str):
         columns = ["name", *METRIC_COLUMNS]
     elif report in ("top", "bottom"):
         rows = analytics.ranked_posts(db.session, f, limit=100, bottom=report == "bottom")
-        columns = ["id", "title", "channel", "published_at", *METRIC_COLUMNS[1:]]
+        columns = ["id", "title", "channel", "published_at", *METRIC_COLUMNS[1:8]]
     elif report == "campaigns":
         rows = analytics.campaign_report(db.session, f)
         columns = ["name", "starts_on", "ends_on", "goal_reads", "goal_progress",

@@ -25,6 +25,7 @@ COLUMNS: list[tuple[str, str, bool]] = [
     ("status", N_("Status"), False),
     ("scheduled_at", N_("Scheduled"), False),
     ("published_at", N_("Published"), False),
+    ("staff", N_("Sent by staff"), True),
     ("reads", N_("Reads"), True),
     ("likes", N_("Likes"), True),
     ("comments", N_("Comments"), True),

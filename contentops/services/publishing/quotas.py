@@ -123,6 +123,9 @@ def check_schedule(session: Session, post: Post, when: datetime, *,
                 N_("%(channel)s sends at most %(limit)s messages a minute; some posts in this "
                    "minute will go out a little later."),
                 {"channel": channel.name, "limit": per_minute}, field="scheduled_at"))
+    from . import receive_limits
+
+    findings.extend(receive_limits.check(session, post, when))
     conflicts = find_conflicts(session, post, when)
     if conflicts:
         other = conflicts[0]
