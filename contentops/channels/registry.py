@@ -13,6 +13,7 @@ from .feishu_bot import FeishuBotAdapter
 from .manual import ManualAdapter
 from .web import WebAdapter
 from .webhook import WebhookAdapter
+from .wecom_customer import WeComCustomerAdapter
 from .wecom_robot import WeComRobotAdapter
 
 ADAPTERS: tuple[type[ChannelAdapter], ...] = (
@@ -23,6 +24,7 @@ ADAPTERS: tuple[type[ChannelAdapter], ...] = (
     WeComRobotAdapter,
     DingTalkRobotAdapter,
     FeishuBotAdapter,
+    WeComCustomerAdapter,
 )
 
 _KINDS: dict[str, type[ChannelAdapter]] = {cls.kind: cls for cls in sorted(

@@ -56,7 +56,6 @@ from .base import (
     cut_bytes,
     text_bytes,
 )
-from .registry import register
 
 TEXT_BYTES = 4000            # add_msg_template text.content "最多4000个字节"
 ATTACHMENTS = 9              # "最多支持添加9个附件"
@@ -76,7 +75,6 @@ _IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)")
 _WECOM_CDN = ("qpic.cn",)
 
 
-@register
 class WeComCustomerAdapter(ChannelAdapter):
     kind = "wecom_customer"
     label = N_("WeCom customer contact (客户群发 / 朋友圈)")
