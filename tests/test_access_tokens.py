@@ -35,6 +35,18 @@ class Service:
             return f"token-{self.calls}", self.expires_in
 
 
+def race(stores: list[DatabaseTokenStore], service: Service) -> list[str]:
+    """Every store asks for the token at once, each from its own thread."""
+    got: list[str] = []
+    threads = [threading.Thread(target=lambda s=s: got.append(s.get(KEY, service.fetch)))
+               for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return got
+
+
 def test_memory_store_caches_renews_and_replaces_a_refused_token():
     now = [1000.0]
     store = MemoryTokenStore(clock=lambda: now[0])
@@ -61,14 +73,7 @@ def engines(tmp_path, db):
 def test_processes_share_one_token_and_refresh_once_when_racing(engines):
     service = Service(delay=0.3)
     stores = [DatabaseTokenStore(e, SECRET, poll_s=0.05) for e in engines]
-    got: list[str] = []
-    threads = [threading.Thread(target=lambda s=s: got.append(s.get(KEY, service.fetch)))
-               for s in stores * 3]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert got == ["token-1"] * 6
+    assert race(stores * 3, service) == ["token-1"] * 6
     assert service.calls == 1
     # Later calls read it from the database without asking the service.
     assert stores[1].get(KEY, service.fetch) == "token-1"
@@ -147,14 +152,8 @@ def test_processes_share_one_token_on_postgresql(tmp_path, pg_url):
     try:
         service = Service(delay=0.2)
         stores = [DatabaseTokenStore(e, SECRET, poll_s=0.05) for e in engines]
-        got: list[str] = []
-        threads = [threading.Thread(target=lambda s=s: got.append(s.get(KEY, service.fetch)))
-                   for s in stores * 2]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert got == ["token-1"] * 4 and service.calls == 1
+        assert race(stores * 2, service) == ["token-1"] * 4
+        assert service.calls == 1
     finally:
         for e in engines:
             e.dispose()
