@@ -57,4 +57,4 @@ migration: .make-test
 	PY=$(PY) scripts/regen_migration.sh
 
 clean:
-	rm -rf $(VENV) node_modules contentops/static/vendor .make-*
+	rm -rf $(VENV) node_modules static/vendor .make-*

@@ -13,9 +13,15 @@ __version__ = "0.1.0"
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Wire config, extensions, blueprints and CLI. No I/O beyond the instance folder."""
     from .config import load_settings
+    from .paths import asset_dir
 
     settings = load_settings(config)
-    app = Flask(__name__, instance_path=settings["INSTANCE_PATH"])
+    app = Flask(
+        __name__,
+        instance_path=settings["INSTANCE_PATH"],
+        template_folder=str(asset_dir("templates")),
+        static_folder=str(asset_dir("static")),
+    )
     app.config.update(settings)
 
     from . import models  # noqa: F401 - register the schema
@@ -23,7 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .i18n import select_locale, select_timezone
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True)
+    migrate.init_app(app, db, directory=str(asset_dir("migrations")), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
@@ -41,9 +47,3 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     register_cli(app)
     return app
-
-
-def _migrations_dir():
-    from pathlib import Path
-
-    return Path(__file__).parent / "migrations"

@@ -29,7 +29,7 @@ def pybabel(*args: str) -> None:
 
 def extract() -> None:
     pybabel("extract", "-F", "babel.cfg", *KEYWORDS, "--no-location", "--sort-output",
-            "--omit-header", "-o", str(POT), "contentops")
+            "--omit-header", "-o", str(POT), "contentops", "templates")
 
 
 def update() -> None:

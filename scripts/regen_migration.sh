@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 tmp=$(mktemp -d)
-rm -f contentops/migrations/versions/*.py
+rm -f migrations/versions/*.py
 CONTENTOPS_INSTANCE_PATH="$tmp" CONTENTOPS_DATABASE_URL="sqlite:///$tmp/regen.db" \
   "$PY" -m contentops db migrate -m "initial schema" --rev-id 0001 >/dev/null 2>&1
 rm -rf "$tmp"
-ls contentops/migrations/versions/
+ls migrations/versions/

@@ -1,4 +1,4 @@
-"""Copy the front-end files the pages use from node_modules into contentops/static/vendor.
+"""Copy the front-end files the pages use from node_modules into static/vendor.
 
 Run after `npm ci` (the Makefile does). Serving our own copies keeps the app working on
 networks that block public CDNs.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE = ROOT / "node_modules"
-VENDOR = ROOT / "contentops" / "static" / "vendor"
+VENDOR = ROOT / "static" / "vendor"
 
 FILES = {
     "bootstrap/dist/css/bootstrap.min.css": "bootstrap/bootstrap.min.css",

@@ -17,15 +17,17 @@ KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None
 
 
 def source_msgids() -> set[str]:
-    method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
     ids: set[str] = set()
-    for _file, _line, message, _comments, _context in extract_from_dir(
-            str(PKG), method_map=method_map, keywords=KEYWORDS):
-        if isinstance(message, tuple):
-            # ngettext: the catalog keys a plural message by its singular msgid.
-            ids.add(message[0])
-        elif message:
-            ids.add(message)
+    for folder, method_map in ((PKG, [("**.py", "python")]),
+                               (ROOT / "templates", [("**.html", "jinja2")])):
+        for _file, _line, message, _comments, _context in extract_from_dir(
+                str(folder), method_map=method_map, keywords=KEYWORDS):
+            if isinstance(message, tuple):
+                # ngettext: the catalog keys a plural message by its singular msgid.
+                ids.add(message[0])
+            elif message:
+                ids.add(message)
+    assert len(ids) > 500, "extraction found too few messages: are the folders right?"
     return ids
 
 

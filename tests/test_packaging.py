@@ -33,7 +33,7 @@ print("ok")
 
 @pytest.mark.slow
 def test_wheel_installs_and_serves_pages(tmp_path):
-    if not (ROOT / "contentops/static/vendor/bootstrap/bootstrap.min.css").exists():
+    if not (ROOT / "static/vendor/bootstrap/bootstrap.min.css").exists():
         pytest.fail("static/vendor is missing: run `make test` (npm ci + vendor step) first")
     dist = tmp_path / "dist"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w",
@@ -62,3 +62,17 @@ def test_wheel_installs_and_serves_pages(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("ok")
+
+
+def test_checkout_keeps_templates_static_and_migrations_beside_the_package(tmp_path):
+    for name in ("templates", "static", "migrations"):
+        folder = ROOT / name
+        assert folder.is_dir() and not folder.is_symlink(), name
+        assert not (ROOT / "contentops" / name).exists(), f"contentops/{name} is back"
+    from contentops import create_app
+
+    app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path),
+                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.db'}"})
+    assert Path(app.template_folder) == ROOT / "templates"
+    assert Path(app.static_folder) == ROOT / "static"
+    assert Path(app.extensions["migrate"].directory) == ROOT / "migrations"
