@@ -167,6 +167,18 @@ class PermanentError(ChannelError):
     """Retrying will not help (bad key, content refused)."""
 
 
+class QuotaExhausted(ChannelError):
+    """The service refused because the channel's send quota for the period is used up
+    (公众号 群发 45028). Nothing was sent; the engine moves the post to the next time the quota
+    allows (`not_before` when the service or adapter knows it, else the quota layer decides) and
+    says so on the post, never failing or dropping it silently."""
+
+    def __init__(self, message: str, params: Mapping[str, Any] | None = None, *,
+                 detail: str | None = None, not_before: datetime | None = None) -> None:
+        super().__init__(message, params, detail=detail)
+        self.not_before = not_before
+
+
 def error_kind(exc: BaseException) -> str:
     """"transient" or "permanent" for any exception raised by an adapter (unknown = transient,
     because a bug or a network hiccup should not fail a post for good on the first try)."""
