@@ -16,7 +16,7 @@ from ..i18n import translate
 from ..models import Channel, Post
 from ..services import calendar as cal
 from ..services import observances as obs
-from ..services.publishing import quotas, receive_limits, schedule_post
+from ..services.publishing import mass_send, quotas, receive_limits, schedule_post
 from ..timeutil import utcnow
 from . import api_bp, json_body
 from .auth import api_role, api_user
@@ -111,6 +111,20 @@ def calendar_quota():
                     "extendedProps": {"channel_id": f.channel_id, "day": f.day.isoformat(),
                                       "count": f.count, "quota": f.allowed, "over": f.over,
                                       "receive_limit": f.period}})
+    # 公众号 mass-send quota: a full day (subscription) or every day of a full month (service).
+    for m in quotas.mass_send_usage(db.session, start, end, tz=tz,
+                                    channel_ids=filters.channel or None):
+        label = translate(mass_send.CALENDAR_LABELS[m.period],
+                          {"channel": names.get(m.channel_id, ""), "count": m.count,
+                           "quota": m.quota})
+        out.append({"id": f"mass-send-{m.channel_id}-{m.day.isoformat()}",
+                    "start": m.day.isoformat(), "allDay": True, "display": "background",
+                    "classNames": ["co-quota-over" if m.over else "co-quota-full",
+                                   "co-quota-mass-send"],
+                    "title": label,
+                    "extendedProps": {"channel_id": m.channel_id, "day": m.day.isoformat(),
+                                      "count": m.count, "quota": m.quota, "over": m.over,
+                                      "mass_send": m.period}})
     return jsonify(out)
 
 

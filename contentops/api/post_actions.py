@@ -3,7 +3,7 @@ mark-published for posts a person confirms (manual channels, `unknown` posts).""
 
 from __future__ import annotations
 
-from flask import jsonify
+from flask import current_app, jsonify
 
 from ..errors import N_, NotFound, ValidationError
 from ..extensions import db
@@ -44,7 +44,8 @@ def post_schedule(post_id: int):
             N_("Use an ISO 8601 time with a UTC offset, e.g. 2026-11-11T20:00:00+08:00.")]}
         ) from None
     post = _post(post_id)
-    warnings = publishing.reschedule(db.session, post, when, actor=api_user(), now=utcnow())
+    warnings = publishing.reschedule(db.session, post, when, actor=api_user(), now=utcnow(),
+                                     tz=current_app.config["CONTENTOPS_TIMEZONE"])
     return _done(post, warnings)
 
 

@@ -4,7 +4,17 @@ the scheduler warning banner shown on every page."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import get_timezone, gettext
 from flask_login import current_user
 
@@ -44,6 +54,7 @@ STATUS_COLORS = {
 OUTCOME_LABELS = {
     "published": N_("Sent"), "transient": N_("Temporary error"),
     "permanent": N_("Refused"), "lost": N_("Interrupted"), "reconciled": N_("Confirmed"),
+    "quota": N_("Quota used up, moved"),
 }
 ACTIONS = {
     "retry": publishing.retry_post,
@@ -181,7 +192,8 @@ def _reschedule(post: Post) -> list:
         when = parse_local(raw, str(get_timezone()))
     except ValueError:
         raise ValidationError({"scheduled_at": [N_("Enter a date and time.")]}) from None
-    return publishing.reschedule(db.session, post, when, actor=current_user, now=utcnow())
+    return publishing.reschedule(db.session, post, when, actor=current_user, now=utcnow(),
+                                 tz=current_app.config["CONTENTOPS_TIMEZONE"])
 
 
 @bp.post("/posts/<int:post_id>/reschedule")

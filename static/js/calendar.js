@@ -157,6 +157,11 @@
       arg.el.title = tooltip(p);
     } else if (p.observance) {
       arg.el.dataset.observance = p.observance;
+    } else if (p.quota !== undefined) {
+      // A quota mark: say on hover which channel's quota it is.
+      arg.el.dataset.quotaChannel = p.channel_id;
+      if (p.mass_send) arg.el.dataset.massSend = p.mass_send;
+      arg.el.title = arg.event.title;
     }
   }
 

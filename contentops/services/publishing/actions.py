@@ -33,12 +33,16 @@ def schedule_post(session: Session, post: Post, when: datetime, *, actor: User |
     findings = quotas.check_schedule(session, post, when, tz=tz)
     errors = [f for f in findings if f.severity == "error"]
     if errors:
-        raise ValidationError({"scheduled_at": [f.message for f in errors]},
-                              message=errors[0].message, params=dict(errors[0].params))
+        refusal = ValidationError({"scheduled_at": [f.message for f in errors]},
+                                  message=errors[0].message, params=dict(errors[0].params))
+        if errors[0].code in quotas.REFUSAL_CODES:
+            refusal.code = errors[0].code  # a code clients can act on (pick another day)
+        raise refusal
     old = post.scheduled_at
     post.scheduled_at = when
     post.status = "scheduled"
     post.next_attempt_at = None
+    post.last_error = None  # a person chose the time: an earlier reason no longer applies
     post.updated_at = now
     audit.record(session, "post.scheduled", "post", post.id, actor=actor, now=now,
                  data={"from": isoformat(old), "to": isoformat(when)})
@@ -145,6 +149,6 @@ def mark_published(session: Session, post: Post, *, url: str | None, actor: User
 
 
 def reschedule(session: Session, post: Post, when: datetime, *, actor: User | None,
-               now: datetime) -> list:
-    """Move to a new time (quotas, conflicts checked by schedule_post)."""
-    return schedule_post(session, post, when, actor=actor, now=now)
+               now: datetime, tz: str | None = None) -> list:
+    """Move to a new time (quotas, conflicts checked by schedule_post; `tz` the team's)."""
+    return schedule_post(session, post, when, actor=actor, now=now, tz=tz)

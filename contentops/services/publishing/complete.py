@@ -16,11 +16,12 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, text, update
 from sqlalchemy.orm import Session
 
-from ...channels.base import PermanentError, PublishResult, TransientError
+from ...channels.base import PermanentError, PublishResult, QuotaExhausted, TransientError
+from ...config import DEFAULT_TIMEZONE
 from ...errors import N_
-from ...models import Post, PublishAttempt
-from ...reasons import encode_reason, reason_text
-from . import notices
+from ...models import Channel, Post, PublishAttempt
+from ...reasons import decode_reason, encode_reason, reason_text
+from . import mass_send, notices
 from .handoff import HANDOFF_STATES, handoff_values
 from .types import Job, Outcome
 
@@ -55,6 +56,11 @@ def run_publish(job: Job, clock: Callable[[], datetime]) -> Outcome:
     try:
         result = job.adapter.publish(job.outgoing, job.key)
         kind, reason, retry_after = "published", None, None
+    except QuotaExhausted as exc:
+        # Nothing was sent: complete_batch moves the post to when the quota allows.
+        return Outcome(job, "quota", started, int((time.perf_counter() - t0) * 1000), None,
+                       encode_reason(exc.message, exc.params, exc.detail),
+                       not_before=exc.not_before)
     except TransientError as exc:
         result, kind, retry_after = None, "transient", exc.retry_after
         reason = encode_reason(exc.message, exc.params, exc.detail)
@@ -90,12 +96,18 @@ _COMPLETION_KEYS = ("published_at", "external_id", "external_url", "published_ve
 
 
 def _completion_values(outcome: Outcome, now: datetime, policy: RetryPolicy,
-                       rng: random.Random) -> dict[str, Any]:
+                       rng: random.Random, moved: tuple[datetime, str] | None = None
+                       ) -> dict[str, Any]:
     job = outcome.job
     attempts = job.attempt_count + 1
     values: dict[str, Any] = dict.fromkeys(_COMPLETION_KEYS)
     values.update(attempt_count=attempts, updated_at=now)
-    if outcome.kind == "published":
+    if outcome.kind == "quota" and moved is not None:
+        # Scheduled again at the moved time (set after the fence, with the tracking columns).
+        # A used-up quota is not a failure: the retry budget stays as it was.
+        values.update(status="scheduled", attempt_count=job.attempt_count,
+                      last_error=moved[1], scheduled_at=moved[0])
+    elif outcome.kind == "published":
         result = outcome.result or PublishResult()
         values["published_version"] = job.version
         if result.status in HANDOFF_STATES:
@@ -119,14 +131,41 @@ def _completion_values(outcome: Outcome, now: datetime, policy: RetryPolicy,
     return values
 
 
+def _quota_move(session: Session, outcome: Outcome, now: datetime, team_tz: str
+                ) -> tuple[datetime, str]:
+    """Where a post the service refused for a used-up quota goes (DESIGN: never failed, never
+    dropped): the adapter's `not_before`, else the quota layer's next free day or month at the
+    post's own local time — the period of `now` counting as full, since the service says so.
+    Returns (new time, encoded reason for the post)."""
+    job = outcome.job
+    channel = session.get(Channel, job.channel_id)
+    planned = job.outgoing.scheduled_at or now
+    if outcome.not_before is not None and outcome.not_before > now:
+        when = mass_send.next_allowed_time(session, channel, outcome.not_before, tz=team_tz,
+                                           exclude_post_id=job.post_id)
+    else:
+        # At the planned wall-clock time (09:00 stays 09:00), in the first period after now's.
+        when = mass_send.next_allowed_time(session, channel, planned, tz=team_tz,
+                                           exclude_post_id=job.post_id, full_through=now)
+    _, _, detail = decode_reason(outcome.reason)
+    reason = encode_reason(mass_send.MOVED_REASON,
+                           mass_send.moved_reason_params(when, channel, team_tz), detail)
+    return when, reason
+
+
 def complete_batch(session: Session, outcomes: list[Outcome], *, now: datetime, node: str,
-                   policy: RetryPolicy, rng: random.Random) -> list[str]:
+                   policy: RetryPolicy, rng: random.Random,
+                   team_tz: str = DEFAULT_TIMEZONE) -> list[str]:
     """Record the attempts and move the posts, each fenced by its claim token. Returns the
     new state per outcome, or "lost" when that lease was lost (the reaper or another node
-    took over). The caller commits."""
+    took over). The caller commits. `team_tz` counts quota days of channels without a zone."""
     conn = session.connection()
-    all_values = [_completion_values(o, now, policy, rng) for o in outcomes]
-    tracking = [{k: v.pop(k) for k in ("check_at", "progress") if k in v} for v in all_values]
+    moves = {i: _quota_move(session, o, now, team_tz) for i, o in enumerate(outcomes)
+             if o.kind == "quota"}
+    all_values = [_completion_values(o, now, policy, rng, moves.get(i))
+                  for i, o in enumerate(outcomes)]
+    tracking = [{k: v.pop(k) for k in ("check_at", "progress", "scheduled_at") if k in v}
+                for v in all_values]
     fenced = _apply_fenced(conn, outcomes, all_values)
     _apply_handoffs(conn, tracking, fenced, outcomes)
     states: list[str] = []
@@ -219,8 +258,9 @@ def _apply_fenced(conn, outcomes: list[Outcome], all_values: list[dict[str, Any]
 
 def _apply_handoffs(conn, tracking: list[dict[str, Any]], fenced: set[int],
                     outcomes: list[Outcome]) -> None:
-    """Tracking columns of posts handed to the service or to staff. Rare next to plain
-    publishes, so one small update each after the batch instead of widening it."""
+    """Tracking columns of posts handed to the service or to staff, and the new time of posts
+    moved for a used-up quota. Rare next to plain publishes, so one small update each after
+    the batch instead of widening it."""
     for values, outcome in zip(tracking, outcomes, strict=True):
         if values and outcome.job.post_id in fenced:
             conn.execute(update(_POSTS).where(_POSTS.c.id == outcome.job.post_id)
@@ -228,6 +268,7 @@ def _apply_handoffs(conn, tracking: list[dict[str, Any]], fenced: set[int],
 
 
 def complete(session: Session, outcome: Outcome, *, now: datetime, node: str,
-             policy: RetryPolicy, rng: random.Random) -> str:
+             policy: RetryPolicy, rng: random.Random, team_tz: str = DEFAULT_TIMEZONE) -> str:
     """complete_batch for one outcome."""
-    return complete_batch(session, [outcome], now=now, node=node, policy=policy, rng=rng)[0]
+    return complete_batch(session, [outcome], now=now, node=node, policy=policy, rng=rng,
+                          team_tz=team_tz)[0]

@@ -149,7 +149,7 @@ class Dispatcher:
         session = self.session_factory()
         try:
             states = complete_batch(session, outcomes, now=self.clock(), node=self.node,
-                                    policy=self.policy, rng=self.rng)
+                                    policy=self.policy, rng=self.rng, team_tz=self.team_tz)
             session.commit()
             for state in states:
                 if hasattr(stats, state):

@@ -7,6 +7,8 @@
   a minute only warns that some posts will go out a little later.
 - Two posts for the same channel and audience closer than the channel's conflict window
   (default 2 h) warn: readers get two messages back to back.
+- A 公众号 channel in mass-send mode has WeChat's own quota (1 a day for a subscription
+  account, 4 a calendar month for a service account): hard as well, see mass_send.py.
 """
 
 from __future__ import annotations
@@ -25,6 +27,15 @@ from ...config import DEFAULT_TIMEZONE
 from ...errors import N_
 from ...models import Channel, ContentPiece, Post
 from ...timeutil import as_utc
+from . import mass_send
+from .mass_send import MassSendQuota, next_allowed_time  # noqa: F401 - re-exported
+
+# The 公众号 mass-send quota, reachable from here with the other quotas.
+mass_send_quota = mass_send.quota_of
+mass_send_usage = mass_send.usage
+
+# Refusals whose finding code is also the API error code (instead of "validation_error").
+REFUSAL_CODES: frozenset[str] = frozenset({"mass_send_quota"})
 
 # Posts that take (or took) a slot on the channel. Cancelled, failed and missed ones do not.
 COUNTED_STATES: tuple[str, ...] = (
@@ -125,6 +136,7 @@ def check_schedule(session: Session, post: Post, when: datetime, *,
                 {"channel": channel.name, "limit": per_minute}, field="scheduled_at"))
     from . import receive_limits
 
+    findings.extend(mass_send.check(session, post, when, tz=tz))
     findings.extend(receive_limits.check(session, post, when))
     conflicts = find_conflicts(session, post, when)
     if conflicts:

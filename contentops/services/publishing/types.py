@@ -47,9 +47,11 @@ class Decision:
 @dataclass
 class Outcome:
     job: Job
-    kind: str  # published | transient | permanent
+    kind: str  # published | transient | permanent | quota
     started_at: datetime
     duration_ms: int
     result: PublishResult | None = None
     reason: str | None = None  # encoded
     retry_after: float | None = None
+    # kind "quota" (the service's send quota is used up): the earliest time it may go again.
+    not_before: datetime | None = None
