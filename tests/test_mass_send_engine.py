@@ -149,8 +149,8 @@ def factory(db):
     return sessionmaker(bind=db.engine, expire_on_commit=False)
 
 
-def mp_channel(session, *, account: str = "subscription") -> Channel:
-    channel = Channel(name="品牌订阅号", kind="wechat_mp", color="#07c160",
+def mp_channel(session, *, account: str = "subscription", name: str = "品牌订阅号") -> Channel:
+    channel = Channel(name=name, kind="wechat_mp", color="#07c160",
                       config={"account_type": account, "mode": "mass_send"},
                       conflict_window_minutes=0, grace_minutes=30)
     session.add(channel)
@@ -267,3 +267,39 @@ def test_the_moved_reason_shows_on_the_publishing_page_in_both_languages(
     zh = client.get(f"/publishing/posts/{post.id}",
                     headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
     assert "2026-11-12 09:00 (Asia/Shanghai)" in zh
+
+
+@pytest.mark.postgres
+def test_45028_move_on_postgresql_batch_completion(tmp_path, pg_url):
+    """PostgreSQL completes a batch in one UPDATE … FROM unnest(…): the moved time, kept
+    retry budget and reason must come through that path too, next to a normal send."""
+    from contentops.extensions import db as _db
+    from contentops.models import User
+    from tests.conftest import make_app
+
+    app = make_app(tmp_path, SQLALCHEMY_DATABASE_URI=pg_url)
+    with app.app_context():
+        _db.create_all()
+        s = _db.session
+        author = User(email="pg@example.com", name="PG", password_hash="x", role="editor",
+                      notification_prefs={})
+        s.add(author)
+        s.commit()
+        clock = Clock(datetime(2026, 11, 11, 1, 0, tzinfo=UTC))
+        # Two accounts; the stub lets one mass send through, then answers 45028.
+        ids = [make_post(s, mp_channel(s, name=f"订阅号{i}"), author, clock.now).id
+               for i in range(2)]
+        factory = sessionmaker(bind=_db.engine, expire_on_commit=False)
+        with MassSendStub(quota=1) as stub:
+            dispatcher(factory, clock, StubMassSendAdapter(stub.url)).run()
+        s.expire_all()
+        posts = sorted((s.get(Post, i) for i in ids), key=lambda p: p.status)
+        sent, moved = posts
+        assert (sent.status, moved.status) == ("published", "scheduled")
+        assert moved.attempt_count == 0 and moved.claim_token is None
+        assert moved.scheduled_at == datetime(2026, 11, 12, 9, 0, tzinfo=SH)
+        assert "moved to 2026-11-12 09:00" in reason_text(moved.last_error)
+        assert [a.outcome for a in s.scalars(select(PublishAttempt).where(
+            PublishAttempt.post_id == moved.id))] == ["quota"]
+        _db.session.remove()
+        _db.engine.dispose()
