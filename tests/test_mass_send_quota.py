@@ -338,3 +338,38 @@ def test_every_mass_send_message_is_translated(app):
     if len(missing) == len(MSGIDS):
         pytest.skip("zh catalog not filled yet from mpquota.zh.tsv")
     assert missing == []
+
+
+def test_piece_form_refuses_a_mass_send_onto_a_full_day(client, login, editor, db, plan,
+                                                        monkeypatch):
+    from contentops.channels import registry
+    from contentops.channels.base import ChannelAdapter
+
+    class MassSend(ChannelAdapter):  # the real adapter is another branch's; the form only
+        kind, label = "wechat_mp", "WeChat Official Account"  # needs the kind to exist
+
+        def render(self, post):
+            return post.title
+
+        def publish(self, post, idempotency_key):
+            raise AssertionError("not sent in this test")
+
+    monkeypatch.setitem(registry._KINDS, "wechat_mp", MassSend)
+    ch = mp_channel(db.session)
+    aud, sty = plan.audience(), plan.style()
+    plan.post(ch, datetime(2030, 12, 1, 8, 0, tzinfo=SH), title="已占用")
+    plan.commit()
+    login(editor)
+    res = client.post("/pieces/new", data={
+        "title": "双12 预热", "body": "正文", "summary": "", "audience_id": str(aud.id),
+        "style_id": str(sty.id), "campaign_id": "", "channel_ids": [str(ch.id)], "tags": "",
+        "scheduled_at": "2030-12-01T20:30"})
+    assert res.status_code == 422
+    assert 'data-field-error="scheduled_at"' in res.text
+    assert "品牌订阅号 is a subscription account" in res.text
+    assert db.session.query(Post).count() == 1  # nothing was saved
+    ok = client.post("/pieces/new", data={
+        "title": "双12 预热", "body": "正文", "summary": "", "audience_id": str(aud.id),
+        "style_id": str(sty.id), "campaign_id": "", "channel_ids": [str(ch.id)], "tags": "",
+        "scheduled_at": "2030-12-02T20:30"})
+    assert ok.status_code == 302, ok.text[:3000]
