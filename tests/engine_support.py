@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
+import struct
 import threading
 import time
 from collections import Counter
@@ -120,14 +122,25 @@ class FakeAdapter(ChannelAdapter):
         return self.existing
 
 
-def send_json(handler: BaseHTTPRequestHandler, status: int, reply: Any) -> None:
+def send_json(handler: BaseHTTPRequestHandler, status: int, reply: Any,
+              headers: dict[str, str] | None = None) -> None:
     """Answer an http.server request with a JSON body (keep-alive safe: Content-Length)."""
     data = json.dumps(reply).encode()
     handler.send_response(status)
     handler.send_header("Content-Type", "application/json")
     handler.send_header("Content-Length", str(len(data)))
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
     handler.end_headers()
     handler.wfile.write(data)
+
+
+def reset_connection(handler: BaseHTTPRequestHandler) -> None:
+    """Abort the connection with a TCP RST (SO_LINGER 0), as a crashing proxy or a load
+    balancer killing an idle backend does: the client sees "connection reset by peer"."""
+    handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    handler.close_connection = True
+    handler.connection.close()
 
 
 class Receiver:
@@ -135,13 +148,19 @@ class Receiver:
 
     It dedupes on Idempotency-Key like a well-behaved receiver: a repeated key gets the first
     reply back and does not count as a new effect. `statuses` scripts replies by call order.
+    `faults` scripts faults by call order, one dict per request (then none):
+    {"status": 429, "headers": {"Retry-After": "2"}} answers that status and headers;
+    {"late": s} processes the request, then waits s seconds before the reply;
+    {"reset": "before"} resets the connection without processing the request;
+    {"reset": "after"} processes it, then resets the connection instead of replying.
     """
 
     def __init__(self, secret: str = "s3cret", *, delay: float = 0.0,
-                 statuses: list[int] | None = None) -> None:
+                 statuses: list[int] | None = None, faults: list[dict] | None = None) -> None:
         self.secret = secret
         self.delay = delay
         self.statuses = list(statuses or [])
+        self.faults = list(faults or [])
         self.lock = threading.Lock()
         self.deliveries: list[dict[str, Any]] = []  # every request, duplicates included
         self.effects: dict[str, dict[str, Any]] = {}  # first delivery per key
@@ -164,14 +183,26 @@ class Receiver:
                                                 hashlib.sha256).hexdigest()
                 signature_ok = hmac.compare_digest(
                     expected, self.headers.get("X-ContentOps-Signature", ""))
+                with receiver.lock:
+                    fault = receiver.faults.pop(0) if receiver.faults else {}
+                if fault.get("reset") == "before":
+                    with receiver.lock:
+                        receiver.deliveries.append({"key": key, "status": "reset",
+                                                    "headers": dict(self.headers),
+                                                    "body": body, "at": arrived})
+                    reset_connection(self)
+                    return
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 with receiver.lock:
                     receiver.connections.add(self.client_address)
-                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                    if "status" in fault:
+                        status = fault["status"]
+                    else:
+                        status = receiver.statuses.pop(0) if receiver.statuses else 200
                     receiver.deliveries.append({"key": key, "status": status,
                                                 "headers": dict(self.headers),
-                                                "body": body})
+                                                "body": body, "at": arrived})
                     if not signature_ok:
                         receiver.bad_signatures += 1
                         status = 401
@@ -182,7 +213,12 @@ class Receiver:
                             receiver.times[key] = arrived
                         post_id = receiver.effects[key]["post_id"]
                         reply = {"id": f"r-{post_id}", "url": f"https://recv.example/{post_id}"}
-                send_json(self, status, reply)
+                if fault.get("late"):
+                    time.sleep(fault["late"])  # processed; the reply comes too late
+                if fault.get("reset") == "after":
+                    reset_connection(self)
+                    return
+                send_json(self, status, reply, fault.get("headers"))
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True

@@ -163,6 +163,13 @@ class TransientError(ChannelError):
         self.retry_after = retry_after
 
 
+class InDoubt(TransientError):
+    """The request may have reached the service but no answer came back (a read timeout, a
+    connection reset after sending): it may have been delivered. The engine re-sends only
+    where the service dedupes on the idempotency key; elsewhere the post becomes `unknown`
+    and is reconciled (lookup, else a person) — never re-sent blindly (invariant 2)."""
+
+
 class PermanentError(ChannelError):
     """Retrying will not help (bad key, content refused)."""
 

@@ -53,3 +53,5 @@ class Outcome:
     result: PublishResult | None = None
     reason: str | None = None  # encoded
     retry_after: float | None = None
+    # A transient error after the request may have reached the service (InDoubt).
+    in_doubt: bool = False
