@@ -370,13 +370,16 @@ def test_scheduler_killed_mid_burst_on_postgresql_loses_and_duplicates_nothing(t
                     status_counts(), (tmp_path / "second.log").read_text()[-2000:])
             finally:
                 _stop(second)
-            _assert_once_each(recv, ids, max_resent=2 * workers)
+            resent = _assert_once_each(recv, ids, max_resent=2 * workers)
+            print(f"SIGKILL mid-burst on PostgreSQL: {n} posts, {resent} re-sent with the "
+                  "same key, 0 lost, 0 duplicated")
         finally:
             _db.session.remove()
             _db.engine.dispose()
 
 
-def _assert_once_each(recv: Receiver, ids: list[int], max_resent: int) -> None:
+def _assert_once_each(recv: Receiver, ids: list[int], max_resent: int) -> int:
+    """0 lost, 0 duplicated; returns how many same-key re-sends the fault caused."""
     counts = recv.key_counts()
     keys = {publishing.idempotency_key(_db.session.get(Post, i)) for i in ids}
     assert set(counts) == keys  # 0 lost
@@ -384,6 +387,7 @@ def _assert_once_each(recv: Receiver, ids: list[int], max_resent: int) -> None:
     resent = sum(c - 1 for c in counts.values())
     # Only posts claimed at the moment of the fault may be re-sent (same key).
     assert resent <= max_resent, resent
+    return resent
 
 
 @pytest.mark.slow
@@ -527,12 +531,12 @@ def private_pg():
     cluster.stop()
 
 
-@pytest.mark.postgres
-@pytest.mark.slow
-def test_postgresql_restart_mid_burst_loses_and_duplicates_nothing(tmp_path, private_pg):
+def _restart_mid_burst(tmp_path: Path, cluster: PrivateCluster, *, lease: float,
+                       wait: float) -> tuple[int, int, int]:
+    """A burst through one scheduler process; `pg_ctl restart -m fast` once 100 posts went
+    out. Returns (re-sent with the same key, posts parked `unknown`, tracebacks logged)."""
     n, workers = 600, 8
-    url = private_pg.url
-    pg_app = make_app(tmp_path / "pg", SQLALCHEMY_DATABASE_URI=url)
+    pg_app = make_app(tmp_path / "pg", SQLALCHEMY_DATABASE_URI=cluster.url)
     with pg_app.app_context(), Receiver(delay=0.01) as recv:
         _db.create_all()
         try:
@@ -540,22 +544,49 @@ def test_postgresql_restart_mid_burst_loses_and_duplicates_nothing(tmp_path, pri
             channel = make_channel(_db.session, config={"url": recv.url, "secret": "s3cret"})
             ids = make_posts(_db.session, channel, author, utcnow(), n)
             _db.session.remove()
-            proc = _scheduler_process(url, tmp_path, "pg-restart",
-                                      CONTENTOPS_LEASE_SECONDS="3",
+            log = tmp_path / "pg-restart.log"
+            proc = _scheduler_process(cluster.url, tmp_path, "pg-restart",
+                                      CONTENTOPS_LEASE_SECONDS=str(lease),
                                       CONTENTOPS_PUBLISH_WORKERS=str(workers))
             try:
-                assert wait_for(lambda: len(recv.deliveries) >= 100, 30), (
-                    (tmp_path / "pg-restart.log").read_text()[-2000:])
-                private_pg.restart()
+                assert wait_for(lambda: len(recv.deliveries) >= 100, 30), \
+                    log.read_text()[-2000:]
+                cluster.restart()
                 assert len(recv.deliveries) < n, "the burst finished before the restart"
-                assert wait_for(lambda: count_status("published") == n, 90), (
-                    status_counts(), (tmp_path / "pg-restart.log").read_text()[-3000:])
+                assert wait_for(lambda: count_status("published") == n, wait), (
+                    status_counts(), log.read_text()[-3000:])
             finally:
                 _stop(proc)
-            _assert_once_each(recv, ids, max_resent=2 * workers)
+            resent = _assert_once_each(recv, ids, max_resent=2 * workers)
+            parked = _db.session.scalar(select(func.count(PublishAttempt.id)).where(
+                PublishAttempt.outcome == "lost"))
+            tracebacks = log.read_text().count("Traceback")
+            print(f"PostgreSQL restart mid-burst: {n} posts, {resent} re-sent with the same "
+                  f"key, {parked} parked unknown, {tracebacks} tracebacks logged")
+            return resent, parked, tracebacks
         finally:
             _db.session.remove()
             _db.engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_postgresql_restart_mid_burst_loses_and_duplicates_nothing(tmp_path, private_pg):
+    # Short leases: outcomes whose recording failed during the restart come back through
+    # reaper → unknown → same-key re-send (the receiver dedupes).
+    _restart_mid_burst(tmp_path, private_pg, lease=3, wait=90)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue #16 item 7: in-memory outcome buffer so database "
+                                       "errors lose nothing (outcomes whose write failed wait "
+                                       "for their lease to expire and are re-sent)")
+def test_postgresql_restart_mid_burst_records_every_outcome_once(tmp_path, private_pg):
+    # Leases far longer than the restart: a buffered outcome is written once the database is
+    # back, so nothing is parked, nothing re-sent, and the burst ends well inside the lease.
+    resent, parked, _ = _restart_mid_burst(tmp_path, private_pg, lease=60, wait=25)
+    assert (resent, parked) == (0, 0)
 
 
 # --- Schedulers down for longer than the grace window --------------------------------------
