@@ -660,3 +660,44 @@ def test_a_retry_due_while_no_scheduler_ran_is_missed_beyond_grace(db, author):
                           lambda c: adapter, node="n", clock=clock).run()
     assert adapter.calls == []
     assert fresh(post.id).status == "missed"
+
+
+# --- The in-doubt rule at the engine level (injected clock) ---------------------------------
+
+@pytest.mark.parametrize("caps,state", [
+    ({"idempotent": True}, "retrying"),  # the service dedupes: a same-key re-send is safe
+    ({}, "unknown"),  # it may be in the group already: reconcile, no re-send
+])
+def test_an_in_doubt_send_retries_only_where_the_service_dedupes(db, author, caps, state):
+    from sqlalchemy.orm import sessionmaker
+
+    from contentops.channels.base import Capabilities, InDoubt, PublishResult
+
+    from .engine_support import Clock, FakeAdapter
+
+    clock = Clock()
+    factory = sessionmaker(bind=db.engine, expire_on_commit=False)
+    channel = make_channel(db.session)
+    post = make_post(db.session, channel, author, clock.now)
+    adapter = FakeAdapter([InDoubt("The receiver did not answer in time.")],
+                          capabilities=Capabilities(can_find_existing=True, **caps),
+                          existing=PublishResult(external_id="seen-1"))
+    d = publishing.Dispatcher(factory, lambda c: adapter, node="n", clock=clock)
+    d.run()
+    parked = fresh(post.id)
+    assert parked.status == state
+    assert parked.claim_token is None and parked.next_attempt_at is not None
+    assert outcomes(post.id) == ["transient"]
+    if state == "unknown":
+        # Reconcile looks it up (this channel can) and proves it: never sent twice.
+        counts = publishing.reconcile_unknown(factory(), now=clock.now, node="n",
+                                              adapter_for=lambda c: adapter)
+        assert counts["proved"] == 1
+        assert fresh(post.id).status == "published"
+        assert fresh(post.id).external_id == "seen-1"
+        assert len(adapter.calls) == 1
+    else:
+        clock.advance(3600)
+        d.run()
+        assert fresh(post.id).status == "published"
+        assert [k for _, k in adapter.calls] == [publishing.idempotency_key(post)] * 2
