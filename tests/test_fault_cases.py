@@ -471,7 +471,8 @@ class PrivateCluster:
         # `postgres`. A short path also keeps the socket name under the 107-byte limit.
         self.dir = Path(tempfile.mkdtemp(prefix="co-pg-"))
         self.data = self.dir / "data"
-        shutil.chown(self.dir, "postgres", "postgres")
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
         self.url = (f"postgresql+psycopg://postgres@/postgres?host={self.dir}"
                     f"&port={self.port}")
 
@@ -510,7 +511,7 @@ def private_pg():
         problem = "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin"
     elif os.geteuid() == 0 and shutil.which("runuser") is None:
         problem = "running as root without runuser to start initdb as postgres"
-    if problem is None:
+    if problem is None and os.geteuid() == 0:
         try:
             import pwd
 
