@@ -104,6 +104,17 @@ def make_user(db):
 
 
 @pytest.fixture
+def make(db, monkeypatch):
+    """Test data built through the services (tests/builders.py)."""
+    from contentops.services import users as user_service
+
+    from .builders import Make, cached_hash
+
+    monkeypatch.setattr(user_service, "hash_password", cached_hash)
+    return Make(db.session)
+
+
+@pytest.fixture
 def login(client):
     def do_login(user: User, c=None):
         c = c or client

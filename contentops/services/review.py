@@ -21,6 +21,7 @@ from sqlalchemy import and_, distinct, exists, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from .. import post_states
 from ..channels.base import Finding
 from ..errors import N_, DomainError, Forbidden, NotFound, ValidationError
 from ..models import POST_STATES, AuditEvent, Channel, ContentPiece, PieceRevision, Post, User
@@ -269,11 +270,10 @@ def _release(session: Session, piece: ContentPiece, before: int, after: int,
             continue
         if post.hold is not None:
             session.delete(post.hold)
-        if post.status == "scheduled" and post.scheduled_at is not None \
-                and as_utc(post.scheduled_at) <= now:
-            post.status = "missed"
+        if post_states.allowed(post.status, "approved_late") \
+                and post.scheduled_at is not None and as_utc(post.scheduled_at) <= now:
+            post_states.apply(post, "approved_late", now)
             post.last_error = MISSED_REASON
-            post.updated_at = now
             missed.append(post)
             audit.record(session, "post.missed", "post", post.id, now=now,
                          data={"reason": "approved_after_due_time"})
