@@ -20,8 +20,6 @@ from flask import (
 from flask_babel import format_timedelta, gettext
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import select
-from werkzeug.routing import BuildError
 
 from ..errors import N_, DomainError, ValidationError
 from ..extensions import db
@@ -90,13 +88,8 @@ def _inject() -> dict[str, Any]:
 
 @bp.app_template_global()
 def piece_url(piece: ContentPiece) -> str:
-    """The piece's own page (built by the pieces area), else its review page."""
-    for endpoint in ("pieces.detail", "pieces.view", "pieces.show", "pieces.edit"):
-        try:
-            return url_for(endpoint, piece_id=piece.id)
-        except BuildError:
-            continue
-    return url_for("review.piece", piece_id=piece.id)
+    """The piece's own page (the pieces area)."""
+    return url_for("pieces.view", piece_id=piece.id)
 
 
 @bp.app_template_global()
@@ -241,13 +234,7 @@ def piece_diff(piece_id: int):
 # --- actions --------------------------------------------------------------------------------
 
 def _already_done(piece: ContentPiece, action: str, user: User) -> bool:
-    """A form sent twice: the same person already did the same thing to this version."""
-    last = db.session.scalar(select(AuditEvent).where(
-        AuditEvent.object_type == "piece", AuditEvent.object_id == piece.id,
-        AuditEvent.action.like("piece.%"), AuditEvent.action != "piece.comment")
-        .order_by(AuditEvent.id.desc()).limit(1))
-    return (last is not None and last.action == f"piece.{action}"
-            and last.actor_id == user.id and (last.data or {}).get("version") == piece.version)
+    return review.already_done(db.session, piece, action, user)
 
 
 def _form_version() -> int | None:
