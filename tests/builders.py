@@ -165,11 +165,12 @@ class Make:
         self.session.commit()
         return piece
 
-    def edit(self, piece: ContentPiece, actor: User | None = None, **changes: Any
-             ) -> ContentPiece:
-        """Save an edit the way the editor does (a new version; approvals no longer count)."""
+    def edit(self, piece: ContentPiece, actor: User | None = None, *,
+             at: datetime | None = None, **changes: Any) -> ContentPiece:
+        """Save an edit the way the editor does (a new version; approvals no longer count,
+        scheduled posts are held)."""
         content.update_piece(self.session, piece, changes, actor=actor or piece.author,
-                             now=self.now)
+                             now=at or self.now)
         self.session.commit()
         return piece
 
@@ -219,6 +220,12 @@ class Make:
         at = at or self.now - timedelta(days=1)
         return self.post(channel, None, status="published", scheduled_at=at,
                          published_at=at, published_version=1, **fields)
+
+    def claimable_ids(self) -> set[int]:
+        """Post ids the dispatcher could claim as far as review goes (claimable states plus
+        the review condition), whatever their time."""
+        return set(self.session.scalars(select(Post.id).where(
+            Post.status.in_(("scheduled", "retrying")), review.claimable_clause())))
 
     def commit(self) -> None:
         self.session.commit()
