@@ -41,6 +41,12 @@ PASSWORD = "correct horse battery"
 DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
     "webhook": {"url": "http://127.0.0.1:9/none", "secret": "s3cret"},
     "manual": {"assignees": ["staff@example.com"]},
+    "wecom_robot": {"webhook_url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=test"},
+    "dingtalk_robot": {"webhook_url": "https://oapi.dingtalk.com/robot/send?access_token=test",
+                       "secret": "SECtest"},
+    "feishu_bot": {"webhook_url": "https://open.feishu.cn/open-apis/bot/v2/hook/test",
+                   "secret": "test"},
+    "email": {"host": "127.0.0.1", "from_address": "team@example.com"},
 }
 # Post states a person (or the review workflow) can put a post in; the rest are the engine's.
 PEOPLE_STATES = ("unscheduled", "scheduled", "cancelled", "missed", "retrying")

@@ -17,9 +17,10 @@ from .builders import NOW, Make
 TOMORROW = NOW + timedelta(days=1)
 
 
-def piece_of(make: Make, author, *, when=TOMORROW, **kwargs):
+def piece_of(make: Make, author, *, when=TOMORROW, title="秋季新品上市",
+             body="欢迎来店里看看。", **kwargs):
     """A draft piece by `author`, its posts scheduled (tomorrow unless said)."""
-    return make.piece(author=author, when=when, **kwargs)
+    return make.piece(author=author, when=when, title=title, body=body, **kwargs)
 
 
 @pytest.fixture
