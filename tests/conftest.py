@@ -104,13 +104,10 @@ def make_user(db):
 
 
 @pytest.fixture
-def make(db, monkeypatch):
+def make(db):
     """Test data built through the services (tests/builders.py)."""
-    from contentops.services import users as user_service
+    from .builders import Make
 
-    from .builders import Make, cached_hash
-
-    monkeypatch.setattr(user_service, "hash_password", cached_hash)
     return Make(db.session)
 
 
