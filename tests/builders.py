@@ -47,6 +47,8 @@ DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
     "feishu_bot": {"webhook_url": "https://open.feishu.cn/open-apis/bot/v2/hook/test",
                    "secret": "test"},
     "email": {"host": "127.0.0.1", "from_address": "team@example.com"},
+    "wecom_customer": {"corp_id": "ww-test", "secret": "contact-secret",
+                       "senders": ["zhangsan"]},
 }
 _SEQUENCE = itertools.count(1)
 
