@@ -28,7 +28,8 @@ class Taxonomy:
 
 
 def make_taxonomy(session: Session) -> Taxonomy:
-    """The records, made through the services by tests/builders.py."""
+    """The records, made through the services by tests/builders.py. Call it before other
+    builders: an audience or style that already exists by name is reused as it is."""
     make = Make(session)
 
     def hook(name: str, path: str, **settings) -> Channel:
