@@ -37,6 +37,24 @@ def test_schedulable_is_the_table():
     assert post_states.sources("schedule") == publishing.SCHEDULABLE
 
 
+def test_piece_saves_move_posts_by_the_table(make):
+    """Removing a channel from a piece cancels its failed post; choosing the channel again
+    revives it as unscheduled (services/content.py) — the table's cancel and unschedule."""
+    a, b = make.channel(name="A"), make.channel(name="B")
+    piece = make.piece(channels=[a, b])
+    post = next(p for p in piece.posts if p.channel_id == a.id)
+    post.status, post.claim_token = "failed", "tok"
+    post.next_attempt_at = make.now
+    post.scheduled_at = make.now - timedelta(hours=1)
+    make.commit()
+    make.edit(piece, channel_ids=[b.id])
+    assert post.status == "cancelled"
+    assert all(getattr(post, f) is None for f in post_states.BY_ACTION["cancel"].clears)
+    make.edit(piece, channel_ids=[a.id, b.id])
+    assert post.status == "unscheduled"
+    assert all(getattr(post, f) is None for f in post_states.BY_ACTION["unschedule"].clears)
+
+
 def test_actions_for_follows_the_table():
     assert post_states.actions_for("failed") == [
         "schedule", "publish_now", "retry", "cancel", "unschedule", "mark_published"]
