@@ -24,7 +24,7 @@ from markupsafe import Markup
 from ..errors import N_, DomainError, ValidationError
 from ..extensions import db
 from ..i18n import error_fields, error_message, translate
-from ..models import AuditEvent, ContentPiece, User
+from ..models import AuditEvent, ContentPiece
 from ..models.review import ReviewLink
 from ..security import public, requires_role
 from ..services import app_settings, compliance, diff, review
@@ -233,10 +233,6 @@ def piece_diff(piece_id: int):
 
 # --- actions --------------------------------------------------------------------------------
 
-def _already_done(piece: ContentPiece, action: str, user: User) -> bool:
-    return review.already_done(db.session, piece, action, user)
-
-
 def _form_version() -> int | None:
     raw = request.form.get("version", "")
     return int(raw) if raw.isdigit() else None
@@ -247,7 +243,7 @@ def _act(piece_id: int, action: str):
     user = current_user._get_current_object()
     back = _safe_next(url_for("review.piece", piece_id=item.id))
     state = request.form.get("state")
-    if state and state != item.status and _already_done(item, action, user):
+    if state and state != item.status and review.already_done(db.session, item, action, user):
         flash(gettext("That was already done."), "info")
         return redirect(back)
     now = utcnow()
