@@ -118,11 +118,6 @@ def sources(action: str) -> frozenset[str]:
     return frozenset(BY_ACTION[action].sources)
 
 
-def actions_for(status: str) -> list[str]:
-    """The actions a post in `status` allows, in table order (for buttons and the API)."""
-    return [a for a in POST_ACTIONS if (status, a) in TRANSITIONS]
-
-
 def check(post: Any, action: str) -> PostTransition:
     """The transition for `action` from the post's state; raises InvalidPostState."""
     if (post.status, action) not in TRANSITIONS:

@@ -9,7 +9,8 @@ Tests get a `Make` from the `make` fixture (tests/conftest.py):
 
 Users, audiences, styles, campaigns, channels and pieces are created by the services
 (validation, audit events, revisions, posts per channel); approval goes through the review
-workflow (submit by the author, approve by an approver) and times through `schedule_post`.
+workflow (submit by the author, approve by an approver), times through `schedule_post` and
+feedback through the ingest (`make.feedback`).
 Only the engine's own states (publishing, failed, unknown, published …), which no person can
 put a post in, are set directly by `make.post(status=...)`; the engine tests drive those for
 real.
@@ -31,6 +32,7 @@ from contentops.security import hash_password
 from contentops.services import channels as channel_service
 from contentops.services import content, review, taxonomy
 from contentops.services import users as user_service
+from contentops.services.feedback.ingest import ingest
 from contentops.services.publishing import schedule_post
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -241,6 +243,18 @@ class Make:
         at = at or self.now - timedelta(days=1)
         return self.post(channel, None, status="published", scheduled_at=at,
                          published_at=at, published_version=1, **fields)
+
+    def feedback(self, post: Post, kind: str = "read", count: int = 1, *,
+                 at: datetime | None = None, **extra: Any) -> Any:
+        """Readers' feedback on a post through the ingest every way in ends at (counted once
+        per event id; totals and hourly buckets go up). Returns the IngestResult."""
+        event = {"event_id": f"builder-{next(self._n)}", "kind": kind, "count": count,
+                 "post_id": post.id, "occurred_at": (at or self.now).isoformat(), **extra}
+        result = ingest(self.session, [event], now=max(self.now, at or self.now),
+                        source="api")
+        assert not result.rejected, result.rejected
+        self.session.commit()
+        return result
 
     def claimable_ids(self) -> set[int]:
         """Post ids the dispatcher could claim as far as review goes (claimable states plus

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from contentops.errors import ValidationError
-from contentops.models import AuditEvent, PieceRevision
+from contentops.models import AuditEvent, FeedbackEvent, PieceRevision
 from contentops.models.review import Approval
 from contentops.services import review
 
@@ -70,6 +70,18 @@ def test_edit_makes_a_version_and_holds_posts(make):
     make.edit(post.piece, body="新的正文")
     assert post.piece.version == 2 and post.piece.status == "draft"
     assert post.hold is not None and make.claimable_ids() == set()
+
+
+def test_published_posts_and_feedback_through_the_ingest(make):
+    post = make.published(make.channel("web"), slug="hello", reads=3)
+    assert post.status == "published" and post.published_at is not None
+    make.feedback(post, "read", 2)
+    make.feedback(post, "like")
+    make.session.refresh(post)
+    assert (post.reads, post.likes) == (5, 1)
+    rows = make.session.scalars(select(FeedbackEvent.kind).where(
+        FeedbackEvent.post_id == post.id).order_by(FeedbackEvent.id)).all()
+    assert rows == ["read", "like"]
 
 
 def test_two_builders_on_one_database_do_not_collide(make):

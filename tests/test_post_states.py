@@ -55,13 +55,6 @@ def test_piece_saves_move_posts_by_the_table(make):
     assert all(getattr(post, f) is None for f in post_states.BY_ACTION["unschedule"].clears)
 
 
-def test_actions_for_follows_the_table():
-    assert post_states.actions_for("failed") == [
-        "schedule", "publish_now", "retry", "cancel", "unschedule", "mark_published"]
-    assert post_states.actions_for("published") == []
-    assert post_states.actions_for("publishing") == []
-
-
 def _run(make, post, action):
     """The engine's public function for each action."""
     s, user, now = make.session, make.author, make.now
