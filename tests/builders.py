@@ -210,8 +210,12 @@ class Make:
     def post(self, channel: Channel | None = None, when: datetime | None = None, *,
              approved: bool = True, status: str | None = None, title: str = "双11 预告",
              body: str = "**限时** 五折，[详情](https://example.com/sale)",
-             author: User | None = None, **fields: Any) -> Post:
+             author: User | None = None, checked: bool = True, **fields: Any) -> Post:
         """One post on `channel`: its piece approved (or left a draft), scheduled at `when`.
+
+        `checked=False` puts the post at `when` without the schedule-time quota and conflict
+        checks, as if it had been scheduled before a quota was lowered: for engine tests of
+        what dispatch does then (it checks again).
 
         `status` other than scheduled/unscheduled is the engine's or a later person's doing
         and is set directly, with any `fields` (external_id, published_at, metrics …)."""
@@ -223,13 +227,15 @@ class Make:
             self.approve(piece)
         post = piece.posts[0]
         if when is not None:
-            self.schedule(post, when)
+            if checked:
+                self.schedule(post, when)
+            else:
+                post.status, post.scheduled_at = "scheduled", when
         if status is not None and status != post.status:
             post.status = status
         for name, value in fields.items():
             setattr(post, name, value)
-        if fields or status is not None:
-            self.session.commit()
+        self.session.commit()
         return post
 
     def posts(self, channel: Channel, when: datetime, n: int, **kwargs: Any) -> list[int]:

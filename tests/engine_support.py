@@ -56,15 +56,16 @@ def make_post(session, channel: Channel, author: User, at: datetime | None, *,
               approved: bool = True, status: str = "scheduled", title: str = "双11 预告",
               body: str = "**限时** 五折，[详情](https://example.com/sale)") -> Post:
     """An approved (or draft) post at `at`, built through the services (tests/builders.py).
-    Kept for the tests that import it; new tests use the `make` fixture."""
+    Kept for the tests that import it; new tests use the `make` fixture. As the old helper
+    did, the time is set without the schedule-time quota checks (dispatch checks again)."""
     return _make_at(session, at).post(
         channel, at, approved=approved, title=title, body=body, author=author,
-        status=None if status == "scheduled" and at is not None else status)
+        status=None if status == "scheduled" and at is not None else status, checked=False)
 
 
 def make_posts(session, channel: Channel, author: User, at: datetime, n: int) -> list[int]:
     """Many approved posts at once (bursts)."""
-    return _make_at(session, at).posts(channel, at, n, author=author)
+    return _make_at(session, at).posts(channel, at, n, author=author, checked=False)
 
 
 class FakeAdapter(ChannelAdapter):

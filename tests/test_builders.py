@@ -57,6 +57,17 @@ def test_a_piece_approved_after_its_time_has_missed_posts(make):
     assert due.status == "scheduled"
 
 
+def test_checked_false_skips_only_the_schedule_time_quota(make):
+    channel = make.channel(daily_quota=1)
+    when = make.now + timedelta(hours=1)
+    make.post(channel, when)
+    with pytest.raises(ValidationError) as refused:
+        make.post(channel, when + timedelta(minutes=5))
+    assert "scheduled_at" in refused.value.fields
+    over = make.post(channel, when + timedelta(minutes=5), checked=False)
+    assert over.status == "scheduled" and over.piece.is_approved_as_is
+
+
 def test_channels_go_through_the_channel_service(make):
     with pytest.raises(ValidationError) as refused:
         make.channel("webhook", config={"url": "not a url"})
