@@ -23,8 +23,9 @@ from contentops.channels.base import (
     PublishResult,
     TransientError,
 )
-from contentops.models import Channel, ContentPiece, Post, User
-from contentops.services import channels as channel_service
+from contentops.models import Channel, Post, User
+
+from .builders import NOW, Make
 
 SECRET_KEY = "test-secret-key"
 
@@ -43,45 +44,30 @@ class Clock:
 
 def make_channel(session, kind: str = "webhook", *, name: str | None = None,
                  config: dict | None = None, **settings: Any) -> Channel:
-    if config is None:
-        config = {"webhook": {"url": "http://127.0.0.1:9/none", "secret": "s3cret"},
-                  "manual": {"assignees": ["staff@example.com"]}}.get(kind, {})
-    channel = channel_service.create_channel(
-        session, {"name": name or f"{kind}-{time.perf_counter_ns()}", "kind": kind,
-                  "config": config, **settings}, secret_key=SECRET_KEY)
-    session.commit()
-    return channel
+    """Through the channel service (tests/builders.py)."""
+    return Make(session, secret_key=SECRET_KEY).channel(
+        kind, name=name or f"{kind}-{time.perf_counter_ns()}", config=config, **settings)
+
+
+def _make_at(session, at: datetime | None) -> Make:
+    # The builders act at the post's time, so approval and scheduling happen "before" it.
+    return Make(session, now=at or NOW, secret_key=SECRET_KEY)
 
 
 def make_post(session, channel: Channel, author: User, at: datetime | None, *,
               approved: bool = True, status: str = "scheduled", title: str = "双11 预告",
               body: str = "**限时** 五折，[详情](https://example.com/sale)") -> Post:
-    piece = ContentPiece(title=title, body=body, summary="", author_id=author.id,
-                         status="approved" if approved else "draft", version=1,
-                         approved_version=1 if approved else None)
-    session.add(piece)
-    session.flush()
-    post = Post(piece_id=piece.id, channel_id=channel.id, scheduled_at=at, status=status)
-    session.add(post)
-    session.commit()
-    return post
+    """An approved (or draft) post at `at`, built through the services (tests/builders.py).
+    Kept for the tests that import it; new tests use the `make` fixture. As the old helper
+    did, the time is set without the schedule-time quota checks (dispatch checks again)."""
+    return _make_at(session, at).post(
+        channel, at, approved=approved, title=title, body=body, author=author,
+        status=None if status == "scheduled" and at is not None else status, checked=False)
 
 
 def make_posts(session, channel: Channel, author: User, at: datetime, n: int) -> list[int]:
-    """Many approved posts at once, in one transaction (bursts)."""
-    ids = []
-    pieces = [ContentPiece(title=f"Post {i}", body=f"Body {i}", summary="",
-                           author_id=author.id, status="approved", version=1,
-                           approved_version=1) for i in range(n)]
-    session.add_all(pieces)
-    session.flush()
-    posts = [Post(piece_id=p.id, channel_id=channel.id, scheduled_at=at, status="scheduled")
-             for p in pieces]
-    session.add_all(posts)
-    session.flush()
-    ids = [p.id for p in posts]
-    session.commit()
-    return ids
+    """Many approved posts at once (bursts)."""
+    return _make_at(session, at).posts(channel, at, n, author=author, checked=False)
 
 
 class FakeAdapter(ChannelAdapter):

@@ -186,12 +186,6 @@ class QuotaExhausted(ChannelError):
         self.not_before = not_before
 
 
-def error_kind(exc: BaseException) -> str:
-    """"transient" or "permanent" for any exception raised by an adapter (unknown = transient,
-    because a bug or a network hiccup should not fail a post for good on the first try)."""
-    return "permanent" if isinstance(exc, PermanentError) else "transient"
-
-
 class ChannelAdapter(ABC):
     kind: ClassVar[str]
     label: ClassVar[str]  # msgid, e.g. N_("WeCom group robot")
