@@ -104,6 +104,14 @@ def make_user(db):
 
 
 @pytest.fixture
+def make(db):
+    """Test data built through the services (tests/builders.py)."""
+    from .builders import Make
+
+    return Make(db.session)
+
+
+@pytest.fixture
 def login(client):
     def do_login(user: User, c=None):
         c = c or client

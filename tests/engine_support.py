@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
+import struct
 import threading
 import time
 from collections import Counter
@@ -21,8 +23,9 @@ from contentops.channels.base import (
     PublishResult,
     TransientError,
 )
-from contentops.models import Channel, ContentPiece, Post, User
-from contentops.services import channels as channel_service
+from contentops.models import Channel, Post, User
+
+from .builders import NOW, Make
 
 SECRET_KEY = "test-secret-key"
 
@@ -41,45 +44,30 @@ class Clock:
 
 def make_channel(session, kind: str = "webhook", *, name: str | None = None,
                  config: dict | None = None, **settings: Any) -> Channel:
-    if config is None:
-        config = {"webhook": {"url": "http://127.0.0.1:9/none", "secret": "s3cret"},
-                  "manual": {"assignees": ["staff@example.com"]}}.get(kind, {})
-    channel = channel_service.create_channel(
-        session, {"name": name or f"{kind}-{time.perf_counter_ns()}", "kind": kind,
-                  "config": config, **settings}, secret_key=SECRET_KEY)
-    session.commit()
-    return channel
+    """Through the channel service (tests/builders.py)."""
+    return Make(session, secret_key=SECRET_KEY).channel(
+        kind, name=name or f"{kind}-{time.perf_counter_ns()}", config=config, **settings)
+
+
+def _make_at(session, at: datetime | None) -> Make:
+    # The builders act at the post's time, so approval and scheduling happen "before" it.
+    return Make(session, now=at or NOW, secret_key=SECRET_KEY)
 
 
 def make_post(session, channel: Channel, author: User, at: datetime | None, *,
               approved: bool = True, status: str = "scheduled", title: str = "双11 预告",
               body: str = "**限时** 五折，[详情](https://example.com/sale)") -> Post:
-    piece = ContentPiece(title=title, body=body, summary="", author_id=author.id,
-                         status="approved" if approved else "draft", version=1,
-                         approved_version=1 if approved else None)
-    session.add(piece)
-    session.flush()
-    post = Post(piece_id=piece.id, channel_id=channel.id, scheduled_at=at, status=status)
-    session.add(post)
-    session.commit()
-    return post
+    """An approved (or draft) post at `at`, built through the services (tests/builders.py).
+    Kept for the tests that import it; new tests use the `make` fixture. As the old helper
+    did, the time is set without the schedule-time quota checks (dispatch checks again)."""
+    return _make_at(session, at).post(
+        channel, at, approved=approved, title=title, body=body, author=author,
+        status=None if status == "scheduled" and at is not None else status, checked=False)
 
 
 def make_posts(session, channel: Channel, author: User, at: datetime, n: int) -> list[int]:
-    """Many approved posts at once, in one transaction (bursts)."""
-    ids = []
-    pieces = [ContentPiece(title=f"Post {i}", body=f"Body {i}", summary="",
-                           author_id=author.id, status="approved", version=1,
-                           approved_version=1) for i in range(n)]
-    session.add_all(pieces)
-    session.flush()
-    posts = [Post(piece_id=p.id, channel_id=channel.id, scheduled_at=at, status="scheduled")
-             for p in pieces]
-    session.add_all(posts)
-    session.flush()
-    ids = [p.id for p in posts]
-    session.commit()
-    return ids
+    """Many approved posts at once (bursts)."""
+    return _make_at(session, at).posts(channel, at, n, author=author, checked=False)
 
 
 class FakeAdapter(ChannelAdapter):
@@ -120,14 +108,25 @@ class FakeAdapter(ChannelAdapter):
         return self.existing
 
 
-def send_json(handler: BaseHTTPRequestHandler, status: int, reply: Any) -> None:
+def send_json(handler: BaseHTTPRequestHandler, status: int, reply: Any,
+              headers: dict[str, str] | None = None) -> None:
     """Answer an http.server request with a JSON body (keep-alive safe: Content-Length)."""
     data = json.dumps(reply).encode()
     handler.send_response(status)
     handler.send_header("Content-Type", "application/json")
     handler.send_header("Content-Length", str(len(data)))
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
     handler.end_headers()
     handler.wfile.write(data)
+
+
+def reset_connection(handler: BaseHTTPRequestHandler) -> None:
+    """Abort the connection with a TCP RST (SO_LINGER 0), as a crashing proxy or a load
+    balancer killing an idle backend does: the client sees "connection reset by peer"."""
+    handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    handler.close_connection = True
+    handler.connection.close()
 
 
 class Receiver:
@@ -135,13 +134,19 @@ class Receiver:
 
     It dedupes on Idempotency-Key like a well-behaved receiver: a repeated key gets the first
     reply back and does not count as a new effect. `statuses` scripts replies by call order.
+    `faults` scripts faults by call order, one dict per request (then none):
+    {"status": 429, "headers": {"Retry-After": "2"}} answers that status and headers;
+    {"late": s} processes the request, then waits s seconds before the reply;
+    {"reset": "before"} resets the connection without processing the request;
+    {"reset": "after"} processes it, then resets the connection instead of replying.
     """
 
     def __init__(self, secret: str = "s3cret", *, delay: float = 0.0,
-                 statuses: list[int] | None = None) -> None:
+                 statuses: list[int] | None = None, faults: list[dict] | None = None) -> None:
         self.secret = secret
         self.delay = delay
         self.statuses = list(statuses or [])
+        self.faults = list(faults or [])
         self.lock = threading.Lock()
         self.deliveries: list[dict[str, Any]] = []  # every request, duplicates included
         self.effects: dict[str, dict[str, Any]] = {}  # first delivery per key
@@ -164,14 +169,26 @@ class Receiver:
                                                 hashlib.sha256).hexdigest()
                 signature_ok = hmac.compare_digest(
                     expected, self.headers.get("X-ContentOps-Signature", ""))
+                with receiver.lock:
+                    fault = receiver.faults.pop(0) if receiver.faults else {}
+                if fault.get("reset") == "before":
+                    with receiver.lock:
+                        receiver.deliveries.append({"key": key, "status": "reset",
+                                                    "headers": dict(self.headers),
+                                                    "body": body, "at": arrived})
+                    reset_connection(self)
+                    return
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 with receiver.lock:
                     receiver.connections.add(self.client_address)
-                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                    if "status" in fault:
+                        status = fault["status"]
+                    else:
+                        status = receiver.statuses.pop(0) if receiver.statuses else 200
                     receiver.deliveries.append({"key": key, "status": status,
                                                 "headers": dict(self.headers),
-                                                "body": body})
+                                                "body": body, "at": arrived})
                     if not signature_ok:
                         receiver.bad_signatures += 1
                         status = 401
@@ -182,7 +199,12 @@ class Receiver:
                             receiver.times[key] = arrived
                         post_id = receiver.effects[key]["post_id"]
                         reply = {"id": f"r-{post_id}", "url": f"https://recv.example/{post_id}"}
-                send_json(self, status, reply)
+                if fault.get("late"):
+                    time.sleep(fault["late"])  # processed; the reply comes too late
+                if fault.get("reset") == "after":
+                    reset_connection(self)
+                    return
+                send_json(self, status, reply, fault.get("headers"))
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True

@@ -1,4 +1,5 @@
-"""Records a piece needs (audience, style, channels, campaign), made straight in the database."""
+"""Records a piece needs (audience, style, channels, campaign): a thin wrapper over
+tests/builders.py kept for the tests that import it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from contentops.models import Audience, Campaign, Channel, Style
+
+from .builders import Make
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -25,21 +28,24 @@ class Taxonomy:
 
 
 def make_taxonomy(session: Session) -> Taxonomy:
+    """The records, made through the services by tests/builders.py. Call it before other
+    builders: an audience or style that already exists by name is reused as it is."""
+    make = Make(session)
+
+    def hook(name: str, path: str, **settings) -> Channel:
+        return make.channel("webhook", name=name, config={
+            "url": f"http://127.0.0.1:9/{path}", "secret": "s3cret"}, **settings)
+
     t = Taxonomy(
-        audience=Audience(name="新会员", description="joined this month"),
-        audience2=Audience(name="沉睡用户"),
-        style=Style(name="亲切", guidelines="warm"),
-        style2=Style(name="专业"),
-        campaign=Campaign(name="双11 大促"),
-        web=Channel(name="Website", kind="webhook", color="#198754",
-                    config={"url": "http://127.0.0.1:9/hook"}),
-        hook=Channel(name="Partner hook", kind="webhook", color="#dc3545",
-                     config={"url": "http://127.0.0.1:9/other"}),
-        off=Channel(name="Old channel", kind="webhook", active=False,
-                    config={"url": "http://127.0.0.1:9/old"}),
+        audience=make.audience("新会员", description="joined this month"),
+        audience2=make.audience("沉睡用户"),
+        style=make.style("亲切", guidelines="warm"),
+        style2=make.style("专业"),
+        campaign=make.campaign("双11 大促"),
+        web=hook("Website", "hook", color="#198754"),
+        hook=hook("Partner hook", "other", color="#dc3545"),
+        off=hook("Old channel", "old", active=False),
     )
-    session.add_all([t.audience, t.audience2, t.style, t.style2, t.campaign, t.web, t.hook,
-                     t.off])
     session.commit()
     return t
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import time
+from datetime import timedelta
 from email.policy import default as default_policy
 
 import pytest
@@ -14,8 +15,16 @@ from sqlalchemy import select
 from contentops.models.review import Notification
 from contentops.services import notifications, review
 
+from .builders import NOW, Make
 from .conftest import free_port
-from .review_helpers import NOW, make_piece
+
+TOMORROW = NOW + timedelta(days=1)
+
+
+def piece_of(make: Make, author, *, when=TOMORROW, title="秋季新品上市",
+             body="欢迎来店里看看。", **kwargs):
+    """A draft piece by `author`, its posts scheduled (tomorrow unless said)."""
+    return make.piece(author=author, when=when, title=title, body=body, **kwargs)
 
 
 class Inbox:
@@ -49,8 +58,8 @@ def smtp():
     notifications.configure_mail("", "")
 
 
-def test_notify_respects_preferences_and_skips_inactive(db, make_user):
-    on, off, gone = make_user("approver"), make_user("approver"), make_user("approver",
+def test_notify_respects_preferences_and_skips_inactive(db, make):
+    on, off, gone = make.user("approver"), make.user("approver"), make.user("approver",
                                                                           active=False)
     notifications.set_preferences(db.session, off, [])
     notifications.notify(db.session, [on, off, gone, on], "submitted", "Hello %(x)s",
@@ -62,8 +71,8 @@ def test_notify_respects_preferences_and_skips_inactive(db, make_user):
     assert notifications.preferences(on)["mention"] == {"app": True, "email": True}
 
 
-def test_unread_count_and_mark_read(db, make_user):
-    user, other = make_user("editor"), make_user("editor")
+def test_unread_count_and_mark_read(db, make):
+    user, other = make.user("editor"), make.user("editor")
     for i in range(3):
         notifications.notify(db.session, [user, other], "comment", "c%(i)s", {"i": i})
     db.session.commit()
@@ -79,11 +88,11 @@ def test_unread_count_and_mark_read(db, make_user):
     assert notifications.unread_count(db.session, other) == 3
 
 
-def test_mentions_notify_the_named_user(db, make_user):
-    author = make_user("editor", name="Lin")
-    wang = make_user("approver", name="Wang Fang", email="wangfang@example.com")
-    zhao = make_user("approver", name="赵敏")
-    piece = make_piece(author)
+def test_mentions_notify_the_named_user(db, make):
+    author = make.user("editor", name="Lin")
+    wang = make.user("approver", name="Wang Fang", email="wangfang@example.com")
+    zhao = make.user("approver", name="赵敏")
+    piece = piece_of(make, author)
     review.add_comment(db.session, piece, "@赵敏 请看第二段，@wangfang 也看看", NOW,
                        author=author)
     db.session.commit()
@@ -93,14 +102,14 @@ def test_mentions_notify_the_named_user(db, make_user):
     assert mentions[0].link.startswith(f"/review/pieces/{piece.id}#comment-")
 
 
-def test_emails_are_sent_after_commit_in_the_readers_language(db, make_user, smtp):
-    author = make_user("editor", email="lin@example.com")
+def test_emails_are_sent_after_commit_in_the_readers_language(db, make, smtp):
+    author = make.user("editor", email="lin@example.com")
     author.locale = "zh"
-    english = make_user("approver", email="wang@example.com")
-    quiet = make_user("approver", email="quiet@example.com")
+    english = make.user("approver", email="wang@example.com")
+    quiet = make.user("approver", email="quiet@example.com")
     notifications.set_preferences(db.session, quiet, ["app:submitted"])
     db.session.commit()
-    piece = make_piece(author, title="双11预告")
+    piece = piece_of(make, author, title="双11预告")
     review.submit(db.session, piece, author, NOW)
     notifications.wait_for_mail(0.5)
     assert smtp.messages == []  # nothing before commit
@@ -121,10 +130,10 @@ def test_emails_are_sent_after_commit_in_the_readers_language(db, make_user, smt
         Notification.user_id == quiet.id)) is not None
 
 
-def test_rolled_back_actions_send_no_mail(db, make_user, smtp):
-    author = make_user("editor")
-    make_user("approver")
-    piece = make_piece(author)
+def test_rolled_back_actions_send_no_mail(db, make, smtp):
+    author = make.user("editor")
+    make.user("approver")
+    piece = piece_of(make, author)
     review.submit(db.session, piece, author, NOW)
     db.session.rollback()
     db.session.commit()
@@ -133,10 +142,10 @@ def test_rolled_back_actions_send_no_mail(db, make_user, smtp):
     assert smtp.messages == []
 
 
-def test_unreachable_smtp_server_is_logged_not_raised(db, make_user, caplog):
+def test_unreachable_smtp_server_is_logged_not_raised(db, make, caplog):
     notifications.configure_mail(f"smtp://127.0.0.1:{free_port()}", "a@example.com")
     try:
-        user = make_user("editor")
+        user = make.user("editor")
         notifications.notify(db.session, [user], "comment", "hi")
         db.session.commit()
         notifications.wait_for_mail()

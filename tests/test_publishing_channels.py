@@ -143,10 +143,11 @@ def test_web_channel_page_goes_live_only_when_published(app, db, client, clock, 
 
 def test_web_channel_feeds_parse(app, db, client, clock, author):
     channel = make_channel(db.session, "web", name="官网")
-    first = make_post(db.session, channel, author, clock.now, title="第一篇")
+    # Titles pass the compliance check: "第一" is an Advertising-Law term and blocks submit.
+    first = make_post(db.session, channel, author, clock.now, title="开篇")
     run(db, clock)
     clock.advance(60)
-    second = make_post(db.session, channel, author, clock.now, title="第二篇")
+    second = make_post(db.session, channel, author, clock.now, title="续篇")
     run(db, clock)
     make_post(db.session, channel, author, clock.now + timedelta(days=1), title="未来")
     rss = feedparser.parse(client.get(f"/c/{channel.id}/rss.xml").data)
@@ -154,7 +155,7 @@ def test_web_channel_feeds_parse(app, db, client, clock, author):
     for feed in (rss, atom):
         assert not feed.bozo, feed.bozo_exception
         assert feed.feed.title == "官网"
-        assert [e.title for e in feed.entries] == ["第二篇", "第一篇"]
+        assert [e.title for e in feed.entries] == ["续篇", "开篇"]
         assert feed.entries[0].link == fresh(db, second.id).external_url
     assert atom.entries[1].link.endswith(fresh(db, first.id).slug)
     assert client.get("/c/999999/rss.xml").status_code == 404

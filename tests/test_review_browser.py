@@ -10,15 +10,24 @@ import pytest
 from contentops.services import review
 from contentops.timeutil import utcnow
 
-from .review_helpers import make_piece
+from .builders import NOW, Make
+
+TOMORROW = NOW + timedelta(days=1)
+
+
+def piece_of(make: Make, author, *, when=TOMORROW, title="秋季新品上市",
+             body="欢迎来店里看看。", **kwargs):
+    """A draft piece by `author`, its posts scheduled (tomorrow unless said)."""
+    return make.piece(author=author, when=when, title=title, body=body, **kwargs)
+
 
 pytestmark = pytest.mark.browser
 
 
-def test_approver_reviews_from_the_queue(db, make_user, page, live_server, browser_login):
-    editor = make_user("editor", name="Lin")
-    approver = make_user("approver", name="Wang")
-    piece = make_piece(editor, title="双11 会员预告", body="全场**八折**，仅限会员。")
+def test_approver_reviews_from_the_queue(db, make, page, live_server, browser_login):
+    editor = make.user("editor", name="Lin")
+    approver = make.user("approver", name="Wang")
+    piece = piece_of(make, editor, title="双11 会员预告", body="全场**八折**，仅限会员。")
     review.submit(db.session, piece, editor, utcnow() - timedelta(minutes=90))
     db.session.commit()
 

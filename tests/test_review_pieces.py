@@ -10,32 +10,32 @@ import pytest
 from contentops.services import content, review
 from contentops.timeutil import utcnow
 
-from .review_helpers import channel, claimable_ids, taxonomy
+from .builders import Make
 
 
-def _data(ch, **extra):
-    audience, style = taxonomy()
+def _data(make: Make, ch, **extra):
+    audience, style = (make.audience(), make.style())
     return {"title": "周末会员日", "body": "全场**八折**。", "audience_id": audience.id,
             "style_id": style.id, "channel_ids": [ch.id], **extra}
 
 
-def test_invariant_1_through_the_editor_service(db, make_user):
-    editor, approver = make_user("editor"), make_user("approver")
-    ch = channel()
+def test_invariant_1_through_the_editor_service(db, make):
+    editor, approver = make.user("editor"), make.user("approver")
+    ch = make.channel(name="Team hook")
     now = utcnow()
     when = now + timedelta(hours=3)
-    piece = content.create_piece(db.session, _data(ch, scheduled_at=when.isoformat()),
+    piece = content.create_piece(db.session, _data(make, ch, scheduled_at=when.isoformat()),
                                  author=editor, now=now).piece
     review.submit(db.session, piece, editor, now)
     review.approve(db.session, piece, approver, now, version=1)
     db.session.commit()
     post = piece.posts[0]
-    assert post.status == "scheduled" and claimable_ids() == {post.id}
+    assert post.status == "scheduled" and make.claimable_ids() == {post.id}
 
     content.update_piece(db.session, piece, {"body": "全场**七折**。"}, actor=editor, now=now)
     db.session.commit()
     assert piece.version == 2 and piece.status == "draft" and post.hold is not None
-    assert claimable_ids() == set()
+    assert make.claimable_ids() == set()
     # A change that readers do not see (tags) makes no new version and keeps nothing held
     # twice; re-approval of version 2 releases the post.
     review.submit(db.session, piece, editor, now)
@@ -44,13 +44,13 @@ def test_invariant_1_through_the_editor_service(db, make_user):
     review.approve(db.session, piece, approver, now, version=2)
     db.session.commit()
     db.session.refresh(post)
-    assert post.hold is None and claimable_ids() == {post.id}
+    assert post.hold is None and make.claimable_ids() == {post.id}
 
 
-def test_panel_on_the_piece_page(app, db, make_user, login):
-    editor = make_user("editor")
-    ch = channel()
-    piece = content.create_piece(db.session, _data(ch, title="全网第一的福利"), author=editor,
+def test_panel_on_the_piece_page(app, db, make, login):
+    editor = make.user("editor")
+    ch = make.channel(name="Team hook")
+    piece = content.create_piece(db.session, _data(make, ch, title="全网第一的福利"), author=editor,
                                  now=utcnow()).piece
     db.session.commit()
     client = app.test_client()
@@ -63,10 +63,10 @@ def test_panel_on_the_piece_page(app, db, make_user, login):
 
 
 @pytest.mark.browser
-def test_live_checks_in_the_editor(db, make_user, page, live_server, browser_login):
-    editor = make_user("editor")
-    ch = channel()
-    piece = content.create_piece(db.session, _data(ch), author=editor, now=utcnow()).piece
+def test_live_checks_in_the_editor(db, make, page, live_server, browser_login):
+    editor = make.user("editor")
+    ch = make.channel(name="Team hook")
+    piece = content.create_piece(db.session, _data(make, ch), author=editor, now=utcnow()).piece
     db.session.commit()
     browser_login(editor)
     page.goto(f"{live_server.url}/pieces/{piece.id}/edit")

@@ -14,14 +14,22 @@ from contentops.models.review import Approval, Comment, Notification, ReviewLink
 from contentops.services import review, users
 from contentops.timeutil import utcnow
 
-from .review_helpers import NOW, channel, edit, make_piece
+from .builders import NOW, Make
+
+TOMORROW = NOW + timedelta(days=1)
+
+
+def piece_of(make: Make, author, *, when=TOMORROW, title="秋季新品上市",
+             body="欢迎来店里看看。", **kwargs):
+    """A draft piece by `author`, its posts scheduled (tomorrow unless said)."""
+    return make.piece(author=author, when=when, title=title, body=body, **kwargs)
 
 
 @pytest.fixture
-def team(make_user):
-    return {"editor": make_user("editor", name="Lin"),
-            "approver": make_user("approver", name="Wang"),
-            "admin": make_user("admin", name="Boss")}
+def team(make):
+    return {"editor": make.user("editor", name="Lin"),
+            "approver": make.user("approver", name="Wang"),
+            "admin": make.user("admin", name="Boss")}
 
 
 def as_user(app, login, user):
@@ -34,8 +42,8 @@ def text(response) -> str:
     return response.get_data(as_text=True)
 
 
-def test_queue_page_badge_and_bell(app, db, login, team):
-    piece = make_piece(team["editor"], title="双11 预热")
+def test_queue_page_badge_and_bell(app, db, login, team, make):
+    piece = piece_of(make, team["editor"], title="双11 预热")
     review.submit(db.session, piece, team["editor"], utcnow() - timedelta(hours=2))
     db.session.commit()
     client = as_user(app, login, team["approver"])
@@ -56,8 +64,8 @@ def test_queue_empty_state_in_chinese(app, login, team):
     assert "审核" in page
 
 
-def test_panel_approve_and_double_submit_does_nothing_twice(app, db, login, team):
-    piece = make_piece(team["editor"])
+def test_panel_approve_and_double_submit_does_nothing_twice(app, db, login, team, make):
+    piece = piece_of(make, team["editor"])
     review.submit(db.session, piece, team["editor"], NOW)
     db.session.commit()
     client = as_user(app, login, team["approver"])
@@ -73,9 +81,9 @@ def test_panel_approve_and_double_submit_does_nothing_twice(app, db, login, team
     assert db.session.get(ContentPiece, piece.id).status == "approved"
 
 
-def test_self_approval_refused_in_the_page(app, db, login, team, make_user):
+def test_self_approval_refused_in_the_page(app, db, login, team, make):
     approver = team["approver"]
-    piece = make_piece(approver)
+    piece = piece_of(make, approver)
     review.submit(db.session, piece, approver, NOW)
     db.session.commit()
     client = as_user(app, login, approver)
@@ -87,13 +95,13 @@ def test_self_approval_refused_in_the_page(app, db, login, team, make_user):
     assert db.session.get(ContentPiece, piece.id).status == "in_review"
 
 
-def test_stale_version_shows_what_changed(app, db, login, team):
-    piece = make_piece(team["editor"], title="秋季上新", body="全场八折")
+def test_stale_version_shows_what_changed(app, db, login, team, make):
+    piece = piece_of(make, team["editor"], title="秋季上新", body="全场八折")
     review.submit(db.session, piece, team["editor"], NOW)
     db.session.commit()
     client = as_user(app, login, team["approver"])
     client.get(f"/review/pieces/{piece.id}")  # the approver opens version 1 …
-    edit(piece, team["editor"], NOW, body="全场七折")  # … the editor saves version 2
+    make.edit(piece, team["editor"], at=NOW, body="全场七折")  # … the editor saves version 2
     review.submit(db.session, piece, team["editor"], NOW)
     db.session.commit()
     response = client.post(f"/review/pieces/{piece.id}/approve",
@@ -106,15 +114,15 @@ def test_stale_version_shows_what_changed(app, db, login, team):
     assert db.session.get(ContentPiece, piece.id).status == "in_review"
 
 
-def test_invalid_transition_is_a_clear_message(app, db, login, team):
-    piece = make_piece(team["editor"])
+def test_invalid_transition_is_a_clear_message(app, db, login, team, make):
+    piece = piece_of(make, team["editor"])
     client = as_user(app, login, team["editor"])
     response = client.post(f"/review/pieces/{piece.id}/withdraw", follow_redirects=True)
     assert "is not possible while the piece is Draft" in text(response)
 
 
-def test_submit_blocked_by_compliance_in_the_page(app, db, login, team):
-    piece = make_piece(team["editor"], title="全网第一的口红")
+def test_submit_blocked_by_compliance_in_the_page(app, db, login, team, make):
+    piece = piece_of(make, team["editor"], title="全网第一的口红")
     client = as_user(app, login, team["editor"])
     page = text(client.get(f"/review/pieces/{piece.id}"))
     assert "全网第一" in page and "disabled" in page
@@ -128,8 +136,8 @@ def test_submit_blocked_by_compliance_in_the_page(app, db, login, team):
     assert db.session.get(ContentPiece, piece.id).status == "in_review"
 
 
-def test_comments_are_threaded_sanitised_and_deduplicated(app, db, login, team):
-    piece = make_piece(team["editor"])
+def test_comments_are_threaded_sanitised_and_deduplicated(app, db, login, team, make):
+    piece = piece_of(make, team["editor"])
     client = as_user(app, login, team["approver"])
     data = {"body": "<script>alert(1)</script> 第二段要改 @Lin", "nonce": "n-1"}
     client.post(f"/review/pieces/{piece.id}/comments", data=data)
@@ -151,9 +159,9 @@ def test_comments_are_threaded_sanitised_and_deduplicated(app, db, login, team):
     assert "Write a comment first." in text(empty)
 
 
-def test_history_diff_and_previews(app, db, login, team):
-    piece = make_piece(team["editor"], title="会员日", body="第一段\n\n**欢迎**光临")
-    edit(piece, team["editor"], NOW, title="会员日活动", body="第一段\n\n**欢迎**再次光临")
+def test_history_diff_and_previews(app, db, login, team, make):
+    piece = piece_of(make, team["editor"], title="会员日", body="第一段\n\n**欢迎**光临")
+    make.edit(piece, team["editor"], at=NOW, title="会员日活动", body="第一段\n\n**欢迎**再次光临")
     client = as_user(app, login, team["editor"])
     page = text(client.get(f"/review/pieces/{piece.id}"))
     assert 'data-action="piece.edit"' not in page  # a draft edit is not a transition
@@ -167,9 +175,9 @@ def test_history_diff_and_previews(app, db, login, team):
     assert client.get("/review/pieces/999999").status_code == 404
 
 
-def test_live_checks_endpoint(app, db, login, team):
-    ch = channel()
-    piece = make_piece(team["editor"])
+def test_live_checks_endpoint(app, db, login, team, make):
+    ch = make.channel(name="Team hook")
+    piece = piece_of(make, team["editor"])
     client = as_user(app, login, team["editor"])
     response = client.post("/review/checks", json={
         "title": "史无前例的优惠", "body": "![](http://a.cn/x.png)",
@@ -186,8 +194,8 @@ def test_live_checks_endpoint(app, db, login, team):
     assert any("广告法" in f["message"] for f in zh.get_json()["findings"])
 
 
-def test_reviewer_link_lifecycle(app, db, login, team):
-    piece = make_piece(team["editor"], title="客户确认稿")
+def test_reviewer_link_lifecycle(app, db, login, team, make):
+    piece = piece_of(make, team["editor"], title="客户确认稿")
     review.submit(db.session, piece, team["editor"], NOW)
     db.session.commit()
     editor = as_user(app, login, team["editor"])
@@ -228,8 +236,8 @@ def test_reviewer_link_lifecycle(app, db, login, team):
     assert expired.status_code == 410 and "expired" in text(expired)
 
 
-def test_external_approval_does_not_release_posts(app, db, login, team):
-    piece = make_piece(team["editor"])
+def test_external_approval_does_not_release_posts(app, db, login, team, make):
+    piece = piece_of(make, team["editor"])
     review.submit(db.session, piece, team["editor"], NOW)
     link, token = review.create_link(db.session, piece, team["editor"], utcnow(),
                                      secret_key=app.config["SECRET_KEY"])
@@ -261,8 +269,8 @@ def test_review_settings_terms_and_self_approval(app, db, login, team):
     assert as_user(app, login, team["approver"]).get("/review/settings").status_code == 403
 
 
-def test_notification_pages(app, db, login, team):
-    piece = make_piece(team["editor"])
+def test_notification_pages(app, db, login, team, make):
+    piece = piece_of(make, team["editor"])
     review.submit(db.session, piece, team["editor"], NOW)
     review.approve(db.session, piece, team["approver"], NOW)
     db.session.commit()
@@ -295,9 +303,9 @@ def bearer(db):
     return make
 
 
-def test_api_submit_approve_request_changes_comments(app, db, team, bearer):
+def test_api_submit_approve_request_changes_comments(app, db, team, bearer, make):
     client = app.test_client()
-    piece = make_piece(team["editor"])
+    piece = piece_of(make, team["editor"])
     ed, ap = bearer(team["editor"]), bearer(team["approver"])
     r = client.post(f"/api/v1/pieces/{piece.id}/submit", headers=ed, json={})
     assert r.status_code == 200 and r.get_json()["status"] == "in_review"
@@ -340,8 +348,8 @@ def test_api_submit_approve_request_changes_comments(app, db, team, bearer):
     assert r.status_code == 422
 
 
-def test_api_submit_reports_compliance_findings(app, db, team, bearer):
-    piece = make_piece(team["editor"], title="国家级品质")
+def test_api_submit_reports_compliance_findings(app, db, team, bearer, make):
+    piece = piece_of(make, team["editor"], title="国家级品质")
     r = app.test_client().post(f"/api/v1/pieces/{piece.id}/submit",
                                headers=bearer(team["editor"]), json={})
     error = r.get_json()["error"]

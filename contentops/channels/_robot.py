@@ -11,12 +11,14 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from ..errors import N_
 from ..rendering import _md
 from .base import (
     ChannelAdapter,
     Finding,
+    InDoubt,
     OutgoingPost,
     PermanentError,
     PublishResult,
@@ -73,12 +75,14 @@ def post_json(adapter: Any, url: str, payload: dict[str, Any] | bytes, *, servic
                              headers={"Content-Type": "application/json; charset=utf-8",
                                       "User-Agent": "ContentOps/1"})
     except requests.Timeout as exc:
-        raise TransientError(N_("%(service)s did not answer in time."), {"service": service},
-                             detail=type(exc).__name__) from None
+        error = TransientError if never_sent(exc) else InDoubt
+        raise error(N_("%(service)s did not answer in time."), {"service": service},
+                    detail=type(exc).__name__) from None
     except requests.ConnectionError as exc:
-        raise TransientError(N_("Could not connect to %(service)s (the connection failed or "
-                                "was closed)."), {"service": service},
-                             detail=type(exc).__name__) from None
+        error = TransientError if never_sent(exc) else InDoubt
+        raise error(N_("Could not connect to %(service)s (the connection failed or "
+                       "was closed)."), {"service": service},
+                    detail=type(exc).__name__) from None
     except requests.RequestException as exc:
         raise PermanentError(N_("The address of this %(service)s robot is not usable."),
                              {"service": service}, detail=type(exc).__name__) from None
@@ -96,6 +100,18 @@ def post_json(adapter: Any, url: str, payload: dict[str, Any] | bytes, *, servic
                                 "webhook URL."), {"service": service, "status": status},
                              detail=f"HTTP {status}")
     return status, reply
+
+
+def never_sent(exc: requests.RequestException) -> bool:
+    """True when no connection was made (refused, unresolvable, connect timeout), so the
+    request cannot have reached the service. Anything later — a read timeout, a reset while
+    waiting for the reply — leaves the message possibly delivered: robots do not dedupe, so
+    the post is in doubt rather than re-sent (InDoubt)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    cause = exc.args[0] if exc.args else None
+    cause = getattr(cause, "reason", cause)  # urllib3's MaxRetryError wraps the cause
+    return isinstance(cause, (NewConnectionError, ConnectTimeoutError))
 
 
 def dump(payload: dict[str, Any]) -> bytes:

@@ -163,6 +163,13 @@ class TransientError(ChannelError):
         self.retry_after = retry_after
 
 
+class InDoubt(TransientError):
+    """The request may have reached the service but no answer came back (a read timeout, a
+    connection reset after sending): it may have been delivered. The engine re-sends only
+    where the service dedupes on the idempotency key; elsewhere the post becomes `unknown`
+    and is reconciled (lookup, else a person) — never re-sent blindly (invariant 2)."""
+
+
 class PermanentError(ChannelError):
     """Retrying will not help (bad key, content refused)."""
 
@@ -177,12 +184,6 @@ class QuotaExhausted(ChannelError):
                  detail: str | None = None, not_before: datetime | None = None) -> None:
         super().__init__(message, params, detail=detail)
         self.not_before = not_before
-
-
-def error_kind(exc: BaseException) -> str:
-    """"transient" or "permanent" for any exception raised by an adapter (unknown = transient,
-    because a bug or a network hiccup should not fail a post for good on the first try)."""
-    return "permanent" if isinstance(exc, PermanentError) else "transient"
 
 
 class ChannelAdapter(ABC):

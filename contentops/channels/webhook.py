@@ -6,6 +6,8 @@ import hashlib
 import hmac
 import json
 from dataclasses import replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -153,7 +155,17 @@ METRIC_NAMES = frozenset(("reads", "likes", "comments", "shares", "clicks"))
 
 
 def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
+    """Retry-After in either form RFC 9110 allows: delay-seconds or an HTTP-date."""
+    if not value:
         return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # RFC 850 / asctime forms carry no zone: they mean GMT
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

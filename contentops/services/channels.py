@@ -337,16 +337,6 @@ def validate_post(session: Session, post: Post, *, secret_key: str, base_url: st
                                           resolve_recipients=False))
 
 
-def validate_text(channel: Channel, *, title: str, body: str, summary: str = "",
-                  secret_key: str, public_url: str | None = None) -> list[Finding]:
-    """Limits for text not saved yet (the piece editor's live checks)."""
-    adapter = build_adapter(channel, secret_key)
-    return adapter.validate(OutgoingPost(post_id=0, piece_id=0, version=0, title=title,
-                                         body_markdown=body, summary=summary,
-                                         channel_id=channel.id, channel_name=channel.name,
-                                         public_url=public_url))
-
-
 SAMPLE_TITLE = "ContentOps 预览：双11 会员专享"
 SAMPLE_BODY = ("这是一条**预览**消息，用来检查这个渠道的排版。\n\n"
                "- 满 300 减 50\n- 会员包邮\n\n[活动详情](https://example.com/)")

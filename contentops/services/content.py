@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from .. import post_states
 from ..channels.base import Finding
 from ..errors import N_, DomainError, NotFound, ValidationError
 from ..models import (
@@ -54,6 +55,7 @@ VERSIONED = ("title", "body", "summary", "variants")
 # Posts in these states never left the building and carry no history worth keeping: removing
 # their channel from the piece deletes them. Others are cancelled or, once out, refused.
 _DELETABLE = {"unscheduled", "scheduled", "missed", "cancelled"}
+# (Both are sources of the post table's "cancel"; a revived cancelled post is "unschedule"d.)
 _CANCELLABLE = {"failed", "retrying"}
 # A piece-level time applies to posts that have not gone anywhere yet.
 _RESCHEDULABLE = {"unscheduled", "scheduled"}
@@ -364,9 +366,7 @@ def _sync_channels(session: Session, piece: ContentPiece, channels: list[Channel
             piece.posts.remove(post)
             session.delete(post)
         elif post.status in _CANCELLABLE:
-            post.status = "cancelled"
-            post.next_attempt_at = None
-            post.updated_at = now
+            post_states.apply(post, "cancel", now)
         elif post.status != "cancelled":
             blocked.append(post.channel.name)
     if blocked:
@@ -385,9 +385,7 @@ def _sync_channels(session: Session, piece: ContentPiece, channels: list[Channel
             piece.posts.append(post)
             created.append(post)
         elif post.status == "cancelled" and not post.published_at:
-            post.status = "unscheduled"
-            post.scheduled_at = None
-            post.updated_at = now
+            post_states.apply(post, "unschedule", now)
             created.append(post)
     return created
 

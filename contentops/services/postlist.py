@@ -8,7 +8,7 @@ without sorting the table (tests check the query plans).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -44,9 +44,6 @@ class PostFilter:
     sort: str = DEFAULT_SORT
     page: int = 1
     per_page: int = DEFAULT_PER_PAGE
-
-    def with_page(self, page: int) -> PostFilter:
-        return replace(self, page=page)
 
 
 @dataclass

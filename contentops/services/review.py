@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,6 +20,7 @@ from sqlalchemy import and_, distinct, exists, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from .. import post_states
 from ..channels.base import Finding
 from ..errors import N_, DomainError, Forbidden, NotFound, ValidationError
 from ..models import POST_STATES, AuditEvent, Channel, ContentPiece, PieceRevision, Post, User
@@ -233,6 +233,17 @@ def _clean_comment(text: str | None, *, required: bool = False, field: str = "co
 
 # --- holds ----------------------------------------------------------------------------------
 
+def already_done(session: Session, piece: ContentPiece, action: str, user: User) -> bool:
+    """A form sent twice: the same person already did the same thing to this version (the
+    last review event on the piece, comments aside, is exactly that)."""
+    last = session.scalar(select(AuditEvent).where(
+        AuditEvent.object_type == "piece", AuditEvent.object_id == piece.id,
+        AuditEvent.action.like("piece.%"), AuditEvent.action != "piece.comment")
+        .order_by(AuditEvent.id.desc()).limit(1))
+    return (last is not None and last.action == f"piece.{action}"
+            and last.actor_id == user.id and (last.data or {}).get("version") == piece.version)
+
+
 def hold_posts(session: Session, piece: ContentPiece, reason: str, now: datetime,
                version: int | None = None) -> list[Post]:
     held = []
@@ -269,11 +280,10 @@ def _release(session: Session, piece: ContentPiece, before: int, after: int,
             continue
         if post.hold is not None:
             session.delete(post.hold)
-        if post.status == "scheduled" and post.scheduled_at is not None \
-                and as_utc(post.scheduled_at) <= now:
-            post.status = "missed"
+        if post_states.allowed(post.status, "approved_late") \
+                and post.scheduled_at is not None and as_utc(post.scheduled_at) <= now:
+            post_states.apply(post, "approved_late", now)
             post.last_error = MISSED_REASON
-            post.updated_at = now
             missed.append(post)
             audit.record(session, "post.missed", "post", post.id, now=now,
                          data={"reason": "approved_after_due_time"})
@@ -777,11 +787,4 @@ def get_piece(session: Session, piece_id: int) -> ContentPiece:
     if piece is None:
         raise NotFound(N_("No such piece."))
     return piece
-
-
-def users_named(session: Session, ids: Iterable[int]) -> dict[int, User]:
-    ids = list(ids)
-    if not ids:
-        return {}
-    return {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))}
 

@@ -132,3 +132,15 @@ def user_for_token(session: Session, plain: str, now: datetime | None = None) ->
         return None
     token.last_used_at = now or utcnow()
     return token.user
+
+
+def list_users(session: Session) -> list[User]:
+    """Active users first, then by e-mail (the users page)."""
+    return list(session.scalars(select(User).order_by(User.active.desc(),
+                                                      func.lower(User.email))))
+
+
+def tokens_of(session: Session, user: User) -> list[ApiToken]:
+    """A user's API tokens, newest first."""
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)
+                                .order_by(ApiToken.created_at.desc())))

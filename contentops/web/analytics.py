@@ -8,12 +8,11 @@ from datetime import date, timedelta
 from babel.dates import get_day_names
 from flask import Blueprint, abort, make_response, render_template, request
 from flask_babel import get_locale, get_timezone, gettext
-from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Audience, Campaign, Channel, Style
 from ..security import requires_role
 from ..services import analytics
+from ..services import options as options_service
 from ..services.feedback import pages as web
 from ..timeutil import utcnow
 
@@ -71,10 +70,10 @@ def index():
         suggestion = analytics.suggest_time(db.session, channel_id=f.channel_id,
                                             audience_id=f.audience_id, tz=tz, now=utcnow())
     choices = {
-        "channel_id": db.session.scalars(select(Channel).order_by(Channel.name)).all(),
-        "audience_id": db.session.scalars(select(Audience).order_by(Audience.name)).all(),
-        "style_id": db.session.scalars(select(Style).order_by(Style.name)).all(),
-        "campaign_id": db.session.scalars(select(Campaign).order_by(Campaign.name)).all(),
+        "channel_id": options_service.channels(db.session),
+        "audience_id": options_service.audiences(db.session),
+        "style_id": options_service.styles(db.session),
+        "campaign_id": options_service.campaigns(db.session),
     }
     return render_template(
         "analytics/index.html", title=gettext("Analytics"), args=args, choices=choices,

@@ -17,15 +17,14 @@ from flask import (
 )
 from flask_babel import force_locale, gettext
 from flask_login import current_user
-from sqlalchemy import select
 
 from ..errors import DomainError
 from ..extensions import db
 from ..i18n import error_message
-from ..models import Audience, Campaign, Channel, Style, User
 from ..security import public, requires_role
 from ..services import calendar as cal
 from ..services import observances as obs
+from ..services import options as options_service
 from ..timeutil import utcnow
 
 bp = Blueprint("calendar", __name__, url_prefix="/calendar")
@@ -49,16 +48,15 @@ def index():
     team_tz = _team_tz()
     options = {
         "channels": [{"id": c.id, "name": c.name, "color": c.color}
-                     for c in db.session.scalars(select(Channel).order_by(Channel.name))],
+                     for c in options_service.channels(db.session)],
         "audiences": [{"id": a.id, "name": a.name}
-                      for a in db.session.scalars(select(Audience).order_by(Audience.name))],
+                      for a in options_service.audiences(db.session)],
         "styles": [{"id": s.id, "name": s.name}
-                   for s in db.session.scalars(select(Style).order_by(Style.name))],
+                   for s in options_service.styles(db.session)],
         "campaigns": [{"id": c.id, "name": c.name}
-                      for c in db.session.scalars(select(Campaign).order_by(Campaign.name))],
+                      for c in options_service.campaigns(db.session)],
         "authors": [{"id": u.id, "name": u.name}
-                    for u in db.session.scalars(select(User).where(User.role != "viewer")
-                                                .order_by(User.name))],
+                    for u in options_service.authors(db.session)],
         "statuses": [{"id": key, "name": gettext(label)}
                      for key, label in cal.STATUS_LABELS.items()],
     }

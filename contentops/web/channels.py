@@ -8,7 +8,6 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user
-from sqlalchemy import select
 
 from ..channels.base import ChannelError
 from ..channels.registry import adapter_class, kinds
@@ -18,6 +17,7 @@ from ..i18n import error_fields, error_message, translate
 from ..models import Audience, Channel, ContentPiece
 from ..security import requires_role
 from ..services import channels as channel_service
+from ..services import options as options_service
 from ..services import recipients as recipient_service
 from ..services.channels import INT_SETTINGS
 from ..timeutil import timezone_choices
@@ -45,7 +45,7 @@ def _channel(channel_id: int) -> Channel:
 @bp.get("/")
 @requires_role("admin")
 def index():
-    channels = list(db.session.scalars(select(Channel).order_by(Channel.name)))
+    channels = options_service.channels(db.session)
     return render_template("channels/index.html", channels=channels, kinds=kinds(),
                            title=gettext("Channels"))
 
@@ -161,8 +161,7 @@ def test(channel_id: int):
 def preview(channel_id: int):
     channel = _channel(channel_id)
     cls = adapter_class(channel.kind)
-    pieces = list(db.session.scalars(select(ContentPiece)
-                                     .order_by(ContentPiece.updated_at.desc()).limit(50)))
+    pieces = options_service.recent_pieces(db.session)
     errors: dict[str, list[str]] = {}
     to = request.form.get("to", current_user.email)
     piece_id = request.form.get("piece_id", "")
@@ -210,7 +209,7 @@ def _recipients_page(owner: str, owner_id: int, errors: dict[str, list[str]] | N
                      status: int = 200):
     ref, target = _list_ref(owner, owner_id)
     rows = recipient_service.list_recipients(db.session, ref)
-    audiences = list(db.session.scalars(select(Audience).order_by(Audience.name)))
+    audiences = options_service.audiences(db.session)
     return render_template("channels/recipients.html", owner=owner, target=target, rows=rows,
                            counts=recipient_service.counts(db.session, ref), errors=errors or {},
                            values=values or {}, report=report, audiences=audiences,
@@ -280,7 +279,7 @@ _register_recipient_views("audience", "/audiences")
 @bp.get("/audiences/")
 @requires_role("admin")
 def audience_lists():
-    audiences = list(db.session.scalars(select(Audience).order_by(Audience.name)))
+    audiences = options_service.audiences(db.session)
     counts = {a.id: recipient_service.counts(db.session,
                                              recipient_service.ListRef(audience_id=a.id))
               for a in audiences}

@@ -22,7 +22,6 @@ from flask import (
 from flask_babel import gettext
 from flask_login import current_user
 from markupsafe import Markup, escape
-from sqlalchemy import select
 
 from ..errors import DomainError, ValidationError
 from ..extensions import csrf, db
@@ -30,6 +29,7 @@ from ..i18n import error_fields, error_message
 from ..models import Channel, Post, WebComment
 from ..security import public, requires_role
 from ..services import audit
+from ..services import options as options_service
 from ..services.feedback import csv_import as feedback_csv
 from ..services.feedback import history, hook
 from ..services.feedback import pages as web
@@ -306,7 +306,7 @@ def hooks():
         audit.record(db.session, "feedback_hook.key_created", "channel", channel.id,
                      actor=current_user._get_current_object())
         db.session.commit()
-    channels = db.session.scalars(select(Channel).order_by(Channel.name)).all()
+    channels = options_service.channels(db.session)
     keys = hook.hook_keys(db.session)
     base = current_app.config["CONTENTOPS_BASE_URL"]
     response = make_response(render_template(

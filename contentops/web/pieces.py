@@ -11,7 +11,6 @@ from flask_babel import gettext, lazy_gettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup
-from sqlalchemy import or_, select
 from wtforms import HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
@@ -19,10 +18,11 @@ from wtforms.validators import DataRequired, Length, Optional
 from ..errors import N_, DomainError, ValidationError
 from ..extensions import db
 from ..i18n import error_message, select_timezone, translate
-from ..models import PIECE_STATES, Audience, Campaign, Channel, ContentPiece, Style, Tag
+from ..models import PIECE_STATES, Channel, ContentPiece
 from ..rendering import markdown_to_html
 from ..security import requires_role
 from ..services import content as content_service
+from ..services import options as options_service
 from ..timeutil import is_valid_timezone, parse_local, to_zone, utcnow
 
 bp = Blueprint("pieces", __name__, url_prefix="/pieces")
@@ -91,10 +91,8 @@ def _variant_names(channel_id: int) -> tuple[str, str]:
 
 def _channels_for(piece: ContentPiece | None) -> list[Channel]:
     """Active channels, plus switched-off ones the piece already uses."""
-    used = [p.channel_id for p in piece.posts] if piece is not None else []
-    return list(db.session.scalars(
-        select(Channel).where(or_(Channel.active.is_(True), Channel.id.in_(used or [0])))
-        .order_by(Channel.name)))
+    return options_service.usable_channels(
+        db.session, [p.channel_id for p in piece.posts] if piece is not None else [])
 
 
 def _build_form(piece: ContentPiece | None, channels: list[Channel], **kwargs: Any) -> PieceForm:
@@ -114,13 +112,13 @@ def _build_form(piece: ContentPiece | None, channels: list[Channel], **kwargs: A
     pick = SelectChoice("", gettext("Choose…"))
     form.audience_id.choices = [pick] + [
         SelectChoice(str(a.id), a.name)
-        for a in db.session.scalars(select(Audience).order_by(Audience.name))]
+        for a in options_service.audiences(db.session)]
     form.style_id.choices = [pick] + [
         SelectChoice(str(s.id), s.name)
-        for s in db.session.scalars(select(Style).order_by(Style.name))]
+        for s in options_service.styles(db.session)]
     form.campaign_id.choices = [SelectChoice("", gettext("No campaign"))] + [
         SelectChoice(str(c.id), c.name)
-        for c in db.session.scalars(select(Campaign).order_by(Campaign.name))]
+        for c in options_service.campaigns(db.session)]
     form.channel_ids.choices = [SelectChoice(str(c.id), c.name) for c in channels]
     return form
 
@@ -298,11 +296,11 @@ def index():
     return render_template(
         "pieces/index.html", items=items, total=total, page=page, pages=pages, args=args,
         filters=filters, filtering=filtering, states=PIECE_STATES,
-        audiences=db.session.scalars(select(Audience).order_by(Audience.name)).all(),
-        styles=db.session.scalars(select(Style).order_by(Style.name)).all(),
-        campaigns=db.session.scalars(select(Campaign).order_by(Campaign.name)).all(),
-        channels=db.session.scalars(select(Channel).order_by(Channel.name)).all(),
-        tags=db.session.scalars(select(Tag).order_by(Tag.name).limit(200)).all(),
+        audiences=options_service.audiences(db.session),
+        styles=options_service.styles(db.session),
+        campaigns=options_service.campaigns(db.session),
+        channels=options_service.channels(db.session),
+        tags=options_service.tags(db.session),
         title=gettext("Content pieces"))
 
 

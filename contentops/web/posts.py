@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import get_timezone, gettext
 from flask_login import current_user
-from werkzeug.routing import BuildError
 
 from ..errors import N_, ValidationError
 from ..extensions import db
@@ -33,33 +32,21 @@ COLUMNS: list[tuple[str, str, bool]] = [
     ("engagement", N_("Engagement"), True),
 ]
 
-# Pages that show one piece / one post's publishing history, in order of preference. Links
-# appear only when the area exists and the viewer's role may open it.
-PIECE_ENDPOINTS = ("pieces.view", "pieces.show", "pieces.edit")
-POST_ENDPOINTS = ("publishing.detail",)
-
-
-def _link(endpoints: tuple[str, ...], arg: str, value: int) -> str | None:
-    for endpoint in endpoints:
-        view = current_app.view_functions.get(endpoint)
-        if view is None:
-            continue
-        role = getattr(view, "required_role", "admin")
-        if role != "public" and not current_user.has_role(role):
-            continue
-        try:
-            return url_for(endpoint, **{arg: value})
-        except BuildError:
-            continue
-    return None
+def _may_open(endpoint: str) -> bool:
+    """Links appear only when the viewer's role may open the page (its @requires_role)."""
+    role = current_app.view_functions[endpoint].required_role
+    return role == "public" or current_user.has_role(role)
 
 
 def piece_url(piece_id: int) -> str | None:
-    return _link(PIECE_ENDPOINTS, "piece_id", piece_id)
+    """The piece's page."""
+    return url_for("pieces.view", piece_id=piece_id) if _may_open("pieces.view") else None
 
 
 def post_url(post_id: int) -> str | None:
-    return _link(POST_ENDPOINTS, "post_id", post_id)
+    """The post's publishing history (editors and up)."""
+    return (url_for("publishing.detail", post_id=post_id)
+            if _may_open("publishing.detail") else None)
 
 
 @bp.get("/")

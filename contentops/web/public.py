@@ -4,13 +4,12 @@ channel. A page exists only while its post is `published`."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app, render_template
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from ..extensions import db
-from ..models import Channel, ContentPiece, Post
+from ..models import Channel, Post
 from ..rendering import markdown_to_html, markdown_to_text
 from ..security import public
+from ..services.feedback import pages
 
 bp = Blueprint("public", __name__)
 
@@ -18,8 +17,7 @@ FEED_SIZE = 50
 
 
 def _published(slug: str) -> Post:
-    post = db.session.scalar(select(Post).where(Post.slug == slug,
-                                                Post.status == "published"))
+    post = pages.published_by_slug(db.session, slug)
     if post is None:
         abort(404)
     return post
@@ -52,11 +50,7 @@ def _feed(channel: Channel):
     from feedgen.feed import FeedGenerator
 
     base = current_app.config.get("CONTENTOPS_BASE_URL", "")
-    posts = list(db.session.scalars(
-        select(Post).where(Post.channel_id == channel.id, Post.status == "published",
-                           Post.slug.is_not(None))
-        .order_by(Post.published_at.desc(), Post.id.desc()).limit(FEED_SIZE)
-        .options(selectinload(Post.piece).selectinload(ContentPiece.author))))
+    posts = pages.feed_posts(db.session, channel, FEED_SIZE)
     fg = FeedGenerator()
     fg.id(f"{base}/c/{channel.id}")
     fg.title(channel.name)

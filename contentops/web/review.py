@@ -20,13 +20,11 @@ from flask import (
 from flask_babel import format_timedelta, gettext
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import select
-from werkzeug.routing import BuildError
 
 from ..errors import N_, DomainError, ValidationError
 from ..extensions import db
 from ..i18n import error_fields, error_message, translate
-from ..models import AuditEvent, ContentPiece, User
+from ..models import AuditEvent, ContentPiece
 from ..models.review import ReviewLink
 from ..security import public, requires_role
 from ..services import app_settings, compliance, diff, review
@@ -90,13 +88,8 @@ def _inject() -> dict[str, Any]:
 
 @bp.app_template_global()
 def piece_url(piece: ContentPiece) -> str:
-    """The piece's own page (built by the pieces area), else its review page."""
-    for endpoint in ("pieces.detail", "pieces.view", "pieces.show", "pieces.edit"):
-        try:
-            return url_for(endpoint, piece_id=piece.id)
-        except BuildError:
-            continue
-    return url_for("review.piece", piece_id=piece.id)
+    """The piece's own page (the pieces area)."""
+    return url_for("pieces.view", piece_id=piece.id)
 
 
 @bp.app_template_global()
@@ -240,16 +233,6 @@ def piece_diff(piece_id: int):
 
 # --- actions --------------------------------------------------------------------------------
 
-def _already_done(piece: ContentPiece, action: str, user: User) -> bool:
-    """A form sent twice: the same person already did the same thing to this version."""
-    last = db.session.scalar(select(AuditEvent).where(
-        AuditEvent.object_type == "piece", AuditEvent.object_id == piece.id,
-        AuditEvent.action.like("piece.%"), AuditEvent.action != "piece.comment")
-        .order_by(AuditEvent.id.desc()).limit(1))
-    return (last is not None and last.action == f"piece.{action}"
-            and last.actor_id == user.id and (last.data or {}).get("version") == piece.version)
-
-
 def _form_version() -> int | None:
     raw = request.form.get("version", "")
     return int(raw) if raw.isdigit() else None
@@ -260,7 +243,7 @@ def _act(piece_id: int, action: str):
     user = current_user._get_current_object()
     back = _safe_next(url_for("review.piece", piece_id=item.id))
     state = request.form.get("state")
-    if state and state != item.status and _already_done(item, action, user):
+    if state and state != item.status and review.already_done(db.session, item, action, user):
         flash(gettext("That was already done."), "info")
         return redirect(back)
     now = utcnow()

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext, lazy_gettext
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
 from wtforms import StringField, TextAreaField
 
 from ..errors import N_, DomainError, ValidationError
 from ..extensions import db
 from ..i18n import error_fields, error_message
-from ..models import Channel, User
+from ..models import User
 from ..security import requires_role
+from ..services import options as options_service
 from ..services import taxonomy
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -78,9 +78,8 @@ SECTIONS: dict[str, Section] = {
 def index():
     counts = {name: len(taxonomy.list_records(db.session, s.kind))
               for name, s in SECTIONS.items()}
-    channel_count = db.session.scalar(select(func.count()).select_from(Channel)) or 0
-    user_count = db.session.scalar(select(func.count()).select_from(User)
-                                   .where(User.active.is_(True))) or 0
+    channel_count = options_service.channel_count(db.session)
+    user_count = options_service.active_user_count(db.session)
     return render_template("settings/index.html", sections=SECTIONS, counts=counts,
                            channel_count=channel_count, user_count=user_count,
                            title=gettext("Settings"))

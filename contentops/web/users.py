@@ -6,7 +6,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext, lazy_gettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
@@ -79,8 +78,7 @@ def _check_csrf() -> bool:
 @bp.get("/")
 @requires_role("admin")
 def index():
-    users = db.session.scalars(select(User).order_by(User.active.desc(),
-                                                     func.lower(User.email))).all()
+    users = user_service.list_users(db.session)
     return render_template("users/index.html", users=users, title=gettext("Users"),
                            role_descriptions=ROLE_DESCRIPTIONS, roles=list(reversed(ROLES)))
 
@@ -111,8 +109,7 @@ def new():
 @requires_role("admin")
 def show(user_id: int):
     user = _user_or_404(user_id)
-    tokens = db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)
-                                .order_by(ApiToken.created_at.desc())).all()
+    tokens = user_service.tokens_of(db.session, user)
     return render_template("users/show.html", user=user, tokens=tokens,
                            role_form=RoleForm(role=user.role), title=user.name)
 
@@ -191,8 +188,7 @@ def my_tokens():
         _token, created = user_service.create_token(db.session, _actor(), form.name.data.strip())
         db.session.commit()
         form = TokenForm(formdata=None)
-    tokens = db.session.scalars(select(ApiToken).where(ApiToken.user_id == current_user.id)
-                                .order_by(ApiToken.created_at.desc())).all()
+    tokens = user_service.tokens_of(db.session, current_user)
     status = 422 if form.errors else 200
     return render_template("users/tokens.html", form=form, tokens=tokens, created=created,
                            title=gettext("API tokens")), status

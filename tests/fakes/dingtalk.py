@@ -10,7 +10,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from .server import FakeService, byte_len
+from .server import FakeService
 
 MESSAGES = {
     0: "ok",
@@ -96,7 +96,3 @@ class FakeDingTalk(FakeService):
             return self._err(40035)
         self.accept(msg)
         return self._err(0)
-
-
-def byte_size(text: str) -> int:
-    return byte_len(text)

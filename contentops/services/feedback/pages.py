@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from ...errors import N_, DomainError, ValidationError
-from ...models import Post, User, WebComment, WebLike
+from ...models import Channel, ContentPiece, Post, User, WebComment, WebLike
 from .. import audit
 from .ingest import bump, ingest
 
@@ -199,3 +199,17 @@ def share_url(network: str, url: str, title: str) -> str | None:
         "x": f"https://twitter.com/intent/tweet?url={u}&text={t}",
         "email": f"mailto:?subject={t}&body={u}",
     }.get(network)
+
+
+def published_by_slug(session: Session, slug: str) -> Post | None:
+    """The post behind /p/<slug>; a page exists only while its post is published."""
+    return session.scalar(select(Post).where(Post.slug == slug, Post.status == "published"))
+
+
+def feed_posts(session: Session, channel: Channel, limit: int) -> list[Post]:
+    """A web channel's latest published pages, newest first (its RSS / Atom feed)."""
+    return list(session.scalars(
+        select(Post).where(Post.channel_id == channel.id, Post.status == "published",
+                           Post.slug.is_not(None))
+        .order_by(Post.published_at.desc(), Post.id.desc()).limit(limit)
+        .options(selectinload(Post.piece).selectinload(ContentPiece.author))))

@@ -8,7 +8,8 @@
 - `handoff`    following posts the service or staff finish later (公众号 freepublish,
                企业微信 broadcasts staff confirm) until published, failed or past the deadline;
 - `recovery`   the lease reaper, reconciliation of posts in doubt, staff-task deadlines;
-- `actions`    what people do to a post (schedule, publish now, retry, cancel, …);
+- `actions`    what people do to a post (schedule, publish now, retry, cancel, …), by the
+               state table in `contentops/post_states.py`;
 - `quotas`     channel quotas and scheduling conflicts (checked when scheduling and again
                when dispatching);
 - `notices`    who is told about failures, misses and hand-offs;

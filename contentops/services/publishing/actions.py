@@ -1,5 +1,9 @@
 """What people do to posts — on the Publishing page, the calendar and through the API:
 schedule / move, publish now, retry, cancel, unschedule, mark as published.
+
+Which states each action accepts, the state it leads to and the fields it clears are one table,
+`contentops.post_states`; the functions here add the checks (approval, quotas, a valid URL) and
+the values that come from their arguments, and write the audit event.
 """
 
 from __future__ import annotations
@@ -8,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from ... import post_states
 from ...errors import N_, DomainError, ValidationError
 from ...models import Post, PublishAttempt, User
 from ...reasons import encode_reason
@@ -15,8 +20,8 @@ from ...timeutil import as_utc, isoformat
 from .. import audit
 from . import quotas
 
-# States from which a post may be (re)scheduled.
-SCHEDULABLE = {"unscheduled", "scheduled", "retrying", "failed", "missed", "cancelled"}
+# States from which a post may be (re)scheduled (the calendar greys out the others).
+SCHEDULABLE = set(post_states.sources("schedule"))
 
 
 def schedule_post(session: Session, post: Post, when: datetime, *, actor: User | None,
@@ -25,9 +30,7 @@ def schedule_post(session: Session, post: Post, when: datetime, *, actor: User |
     the content did not change. `tz` is the team time zone (quota days of channels without
     a zone of their own)."""
     when = as_utc(when)
-    if post.status not in SCHEDULABLE:
-        raise DomainError(N_("A post that is %(status)s cannot be moved."),
-                          {"status": post.status}, code="invalid_state")
+    post_states.check(post, "schedule")
     if when < now:
         raise ValidationError({"scheduled_at": [N_("Choose a time in the future.")]})
     findings = quotas.check_schedule(session, post, when, tz=tz)
@@ -39,11 +42,8 @@ def schedule_post(session: Session, post: Post, when: datetime, *, actor: User |
             refusal.code = errors[0].code  # a code clients can act on (pick another day)
         raise refusal
     old = post.scheduled_at
+    post_states.apply(post, "schedule", now)
     post.scheduled_at = when
-    post.status = "scheduled"
-    post.next_attempt_at = None
-    post.last_error = None  # a person chose the time: an earlier reason no longer applies
-    post.updated_at = now
     audit.record(session, "post.scheduled", "post", post.id, actor=actor, now=now,
                  data={"from": isoformat(old), "to": isoformat(when)})
     return [f for f in findings if f.severity != "error"]
@@ -55,22 +55,13 @@ def _require_approved(post: Post) -> None:
                           code="not_approved")
 
 
-def _state_error(post: Post) -> DomainError:
-    return DomainError(N_("A post that is %(status)s cannot do that."),
-                       {"status": post.status}, code="invalid_state")
-
-
 def publish_now(session: Session, post: Post, *, actor: User | None, now: datetime) -> Post:
     """Send as soon as a scheduler picks it up (within about a second)."""
-    if post.status not in ("unscheduled", "scheduled", "missed", "failed", "cancelled"):
-        raise _state_error(post)
+    post_states.check(post, "publish_now")
     _require_approved(post)
     old = post.scheduled_at
+    post_states.apply(post, "publish_now", now)
     post.scheduled_at = now
-    post.status = "scheduled"
-    post.next_attempt_at = None
-    post.last_error = None
-    post.updated_at = now
     audit.record(session, "post.publish_now", "post", post.id, actor=actor, now=now,
                  data={"from": isoformat(old)})
     return post
@@ -78,29 +69,17 @@ def publish_now(session: Session, post: Post, *, actor: User | None, now: dateti
 
 def retry_post(session: Session, post: Post, *, actor: User | None, now: datetime) -> Post:
     """Failed, missed or unknown → try again now, with a fresh retry budget."""
-    if post.status not in ("failed", "missed", "unknown"):
-        raise _state_error(post)
+    post_states.check(post, "retry")
     _require_approved(post)
-    old = post.status
-    post.status = "retrying"
+    old = post_states.apply(post, "retry", now)
     post.next_attempt_at = now
-    post.attempt_count = 0
-    post.claim_token = None
-    post.last_error = None
-    post.updated_at = now
     audit.record(session, "post.retry", "post", post.id, actor=actor, now=now,
                  data={"from": old})
     return post
 
 
 def cancel_post(session: Session, post: Post, *, actor: User | None, now: datetime) -> Post:
-    if post.status in ("published", "publishing", "cancelled"):
-        raise _state_error(post)
-    old = post.status
-    post.status = "cancelled"
-    post.next_attempt_at = None
-    post.claim_token = None
-    post.updated_at = now
+    old = post_states.apply(post, "cancel", now)
     audit.record(session, "post.cancelled", "post", post.id, actor=actor, now=now,
                  data={"from": old})
     return post
@@ -108,13 +87,7 @@ def cancel_post(session: Session, post: Post, *, actor: User | None, now: dateti
 
 def unschedule_post(session: Session, post: Post, *, actor: User | None, now: datetime
                     ) -> Post:
-    if post.status not in ("scheduled", "retrying", "missed", "failed", "cancelled"):
-        raise _state_error(post)
-    old = post.status
-    post.status = "unscheduled"
-    post.scheduled_at = None
-    post.next_attempt_at = None
-    post.updated_at = now
+    old = post_states.apply(post, "unschedule", now)
     audit.record(session, "post.unscheduled", "post", post.id, actor=actor, now=now,
                  data={"from": old})
     return post
@@ -123,22 +96,16 @@ def unschedule_post(session: Session, post: Post, *, actor: User | None, now: da
 def mark_published(session: Session, post: Post, *, url: str | None, actor: User | None,
                    now: datetime) -> Post:
     """A person confirms it went out (manual channels, or an `unknown` post they checked)."""
-    if post.status not in ("unknown", "awaiting_staff", "missed", "failed"):
-        raise _state_error(post)
+    post_states.check(post, "mark_published")
     url = (url or "").strip() or None
     if url is not None and (len(url) > 1000 or not url.lower().startswith(("http://",
                                                                            "https://"))):
         raise ValidationError({"url": [N_("Enter a full URL starting with http:// or "
                                           "https://.")]})
-    old = post.status
-    post.status = "published"
+    old = post_states.apply(post, "mark_published", now)
     post.published_at = now
     post.external_url = url or post.external_url
     post.published_version = post.published_version or post.piece.version
-    post.claim_token = None
-    post.next_attempt_at = None
-    post.last_error = None
-    post.updated_at = now
     session.add(PublishAttempt(post_id=post.id, started_at=now, duration_ms=0,
                                outcome="reconciled", node=None,
                                error=encode_reason(N_("Confirmed by %(name)s."),

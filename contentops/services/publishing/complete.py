@@ -16,7 +16,13 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, text, update
 from sqlalchemy.orm import Session
 
-from ...channels.base import PermanentError, PublishResult, QuotaExhausted, TransientError
+from ...channels.base import (
+    InDoubt,
+    PermanentError,
+    PublishResult,
+    QuotaExhausted,
+    TransientError,
+)
 from ...config import DEFAULT_TIMEZONE
 from ...errors import N_
 from ...models import Channel, Post, PublishAttempt
@@ -53,6 +59,7 @@ def run_publish(job: Job, clock: Callable[[], datetime]) -> Outcome:
     """Call the adapter. Never raises: every ending becomes an Outcome (and an attempt row)."""
     started = clock()
     t0 = time.perf_counter()
+    in_doubt = False
     try:
         result = job.adapter.publish(job.outgoing, job.key)
         kind, reason, retry_after = "published", None, None
@@ -62,6 +69,7 @@ def run_publish(job: Job, clock: Callable[[], datetime]) -> Outcome:
                        encode_reason(exc.message, exc.params, exc.detail),
                        not_before=exc.not_before)
     except TransientError as exc:
+        in_doubt = isinstance(exc, InDoubt)
         result, kind, retry_after = None, "transient", exc.retry_after
         reason = encode_reason(exc.message, exc.params, exc.detail)
     except PermanentError as exc:
@@ -73,7 +81,7 @@ def run_publish(job: Job, clock: Callable[[], datetime]) -> Outcome:
         reason = encode_reason(N_("Unexpected error while sending; it will be retried."),
                                detail=type(exc).__name__)
     return Outcome(job, kind, started, int((time.perf_counter() - t0) * 1000), result,
-                   reason, retry_after)
+                   reason, retry_after, in_doubt)
 
 
 # --- Complete (fenced) -------------------------------------------------------------------
@@ -117,6 +125,10 @@ def _completion_values(outcome: Outcome, now: datetime, policy: RetryPolicy,
                           external_id=result.external_id, external_url=result.url)
             if job.adapter.capabilities.sets_slug and result.external_id:
                 values["slug"] = result.external_id
+    elif outcome.in_doubt and not job.adapter.capabilities.idempotent:
+        # It may have gone out and the service cannot dedupe a second copy: reconcile
+        # (lookup, else a person) instead of a blind re-send (invariant 2).
+        values.update(status="unknown", next_attempt_at=now, last_error=outcome.reason)
     elif outcome.kind == "transient" and attempts <= job.max_retries:
         delay = policy.delay(attempts, rng, outcome.retry_after)
         values.update(status="retrying", next_attempt_at=now + timedelta(seconds=delay),

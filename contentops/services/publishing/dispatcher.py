@@ -32,6 +32,7 @@ class DispatchStats:
     retrying: int = 0
     failed: int = 0
     lost: int = 0
+    unknown: int = 0
     awaiting_staff: int = 0
     missed: int = 0
     wake_at: datetime | None = None

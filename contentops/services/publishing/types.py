@@ -53,5 +53,7 @@ class Outcome:
     result: PublishResult | None = None
     reason: str | None = None  # encoded
     retry_after: float | None = None
+    # A transient error after the request may have reached the service (InDoubt).
+    in_doubt: bool = False
     # kind "quota" (the service's send quota is used up): the earliest time it may go again.
     not_before: datetime | None = None
