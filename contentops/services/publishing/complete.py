@@ -152,6 +152,11 @@ def _quota_move(session: Session, outcome: Outcome, now: datetime, team_tz: str
     job = outcome.job
     channel = session.get(Channel, job.channel_id)
     planned = job.outgoing.scheduled_at or now
+    _, _, detail = decode_reason(outcome.reason)
+    if channel is None:  # deleted while sending: still never lost, tomorrow at this time
+        when = max(outcome.not_before or now, now + timedelta(days=1))
+        return when, encode_reason(mass_send.MOVED_REASON,
+                                   {"when": f"{when:%Y-%m-%d %H:%M} (UTC)"}, detail)
     if outcome.not_before is not None and outcome.not_before > now:
         when = mass_send.next_allowed_time(session, channel, outcome.not_before, tz=team_tz,
                                            exclude_post_id=job.post_id)
@@ -159,7 +164,6 @@ def _quota_move(session: Session, outcome: Outcome, now: datetime, team_tz: str
         # At the planned wall-clock time (09:00 stays 09:00), in the first period after now's.
         when = mass_send.next_allowed_time(session, channel, planned, tz=team_tz,
                                            exclude_post_id=job.post_id, full_through=now)
-    _, _, detail = decode_reason(outcome.reason)
     reason = encode_reason(mass_send.MOVED_REASON,
                            mass_send.moved_reason_params(when, channel, team_tz), detail)
     return when, reason
