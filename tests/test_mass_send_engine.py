@@ -267,6 +267,11 @@ def test_the_moved_reason_shows_on_the_publishing_page_in_both_languages(
     zh = client.get(f"/publishing/posts/{post.id}",
                     headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
     assert "2026-11-12 09:00 (Asia/Shanghai)" in zh
+    # The post list API says it too, rendered (not the stored JSON).
+    items = client.get("/api/v1/posts").get_json()["items"]
+    (item,) = [i for i in items if i["id"] == post.id]
+    assert item["status"] == "scheduled"
+    assert item["last_error"].startswith("Mass-send quota used up; moved to 2026-11-12 09:00")
 
 
 @pytest.mark.postgres
