@@ -161,6 +161,13 @@ def test_next_allowed_time_subscription_skips_full_days_at_the_same_local_time(d
     got = mass_send.next_allowed_time(db.session, ch, want, tz="Asia/Shanghai",
                                       exclude_post_id=mover.id)
     assert got == datetime(2027, 2, 6, 9, 30, tzinfo=SH)
+    # For a post: it does not count itself, so its own full day is still its own.
+    own = plan.post(ch, datetime(2027, 2, 10, 9, 30, tzinfo=SH))
+    plan.commit()
+    assert quotas.next_allowed_time_for(db.session, own) == datetime(2027, 2, 10, 9, 30,
+                                                                     tzinfo=SH)
+    assert quotas.next_allowed_time_for(db.session, mover, want) == \
+        datetime(2027, 2, 6, 9, 30, tzinfo=SH)
     free = datetime(2027, 2, 7, 9, 30, tzinfo=SH)
     assert mass_send.next_allowed_time(db.session, ch, free, tz="Asia/Shanghai") == free
     # The service said today is used up although the schedule shows room.

@@ -169,6 +169,15 @@ def next_allowed_time(session: Session, channel: Channel, when: datetime, *,
     return _at(day, wall, zone)
 
 
+def next_allowed_time_for(session: Session, post: Post, when: datetime | None = None, *,
+                          tz: str | None = None) -> datetime:
+    """next_allowed_time for a post (not counting itself), from `when` or its own time."""
+    start = when or post.scheduled_at
+    if start is None:
+        raise ValueError("the post has no time: give `when`")
+    return next_allowed_time(session, post.channel, start, tz=tz, exclude_post_id=post.id)
+
+
 @dataclass(frozen=True)
 class FullDay:
     """A local day of the view lying in a full (or over-full) mass-send period."""

@@ -28,7 +28,11 @@ from ...errors import N_
 from ...models import Channel, ContentPiece, Post
 from ...timeutil import as_utc
 from . import mass_send
-from .mass_send import MassSendQuota, next_allowed_time  # noqa: F401 - re-exported
+from .mass_send import (  # noqa: F401 - re-exported
+    MassSendQuota,
+    next_allowed_time,
+    next_allowed_time_for,
+)
 
 # The 公众号 mass-send quota, reachable from here with the other quotas.
 mass_send_quota = mass_send.quota_of
