@@ -77,7 +77,8 @@ class SchedulerRunner:
             1.0, _setting(app, "CONTENTOPS_METRICS_SECONDS", 1800.0, float))
         # One shared HTTP session: keep-alive connections are reused across posts and threads.
         self.http = requests.Session()
-        adapter = HTTPAdapter(pool_connections=32, pool_maxsize=max(workers, 10))
+        # The dispatcher runs up to 2 × workers sends at once (workers per channel).
+        adapter = HTTPAdapter(pool_connections=32, pool_maxsize=max(2 * workers, 10))
         self.http.mount("http://", adapter)
         self.http.mount("https://", adapter)
         self.dispatcher = publishing.Dispatcher(
@@ -183,7 +184,9 @@ class SchedulerRunner:
         if self._hold_until is not None and now < self._hold_until:
             due = max(due, self._hold_until)  # a rate limit: nothing to do before then
         if due <= now:
-            if not self.dispatcher.busy:
+            if self.dispatcher.busy:
+                self.dispatcher.kick()  # a run in progress claims it alongside its sends
+            else:
                 self._arm(now)
         elif due != self._armed_at:
             self._arm(due)

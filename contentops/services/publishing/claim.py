@@ -8,7 +8,7 @@ token bucket are decided per channel while the candidate rows are held (DESIGN.m
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -66,7 +66,8 @@ def idempotency_key(post: Post) -> str:
 
 
 def claim_rows(session: Session, now: datetime, limit: int, node: str, lease_until: datetime,
-                decide: Callable[[list[Post]], Decision]) -> tuple[dict[int, str], Decision]:
+                decide: Callable[[list[Post]], Decision],
+                exclude_channels: Collection[int] = ()) -> tuple[dict[int, str], Decision]:
     """Claim up to `limit` due posts; returns ({post_id: claim_token}, decision).
 
     The only place that knows the dialect:
@@ -82,6 +83,10 @@ def claim_rows(session: Session, now: datetime, limit: int, node: str, lease_unt
              # column keeps the (status, scheduled_at) index usable for the ordered scan.
              .order_by(Post.scheduled_at, Post.id)
              .limit(limit))
+    if exclude_channels:
+        # Channels already sending as much as they may: their backlog must not fill the
+        # batch and starve the other channels (head-of-line).
+        query = query.where(Post.channel_id.not_in(list(exclude_channels)))
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         query = query.with_for_update(skip_locked=True, of=Post)
@@ -155,7 +160,8 @@ def _take_tokens(session: Session, channel: Channel, limit: int, wanted: int, no
 
 
 def _decide(session: Session, candidates: list[Post], now: datetime, team_tz: str,
-            adapter_caps: Callable[[Channel], Any]) -> Decision:
+            adapter_caps: Callable[[Channel], Any],
+            room: Callable[[int], int | None] = lambda _channel_id: None) -> Decision:
     """Misfire grace, inactive channels, daily quotas and per-minute limits, per channel."""
     decision = Decision()
     by_channel: dict[int, list[Post]] = {}
@@ -184,12 +190,18 @@ def _decide(session: Session, candidates: list[Post], now: datetime, team_tz: st
                 Post.channel_id == channel_id,
                 or_(Post.status == "publishing",
                     Post.published_at >= _day_start(now, channel.timezone or team_tz)))) or 0
-            room = max(0, quota - used)
-            for post in ready[room:]:
+            left = max(0, quota - used)
+            for post in ready[left:]:
                 decision.missed[post.id] = encode_reason(
                     N_("The daily quota of %(quota)s posts on %(channel)s was used up."),
                     {"quota": quota, "channel": channel.name})
-            ready = ready[:room]
+            ready = ready[:left]
+        space = room(channel_id)
+        if space is not None and len(ready) > space:
+            # Per-channel concurrency: the rest stays due and is claimed as sends finish
+            # (before the token bucket, so no token is spent on a post left waiting).
+            decision.capped.add(channel_id)
+            ready = ready[:max(0, space)]
         per_minute = min([q for q in (channel.per_minute_limit, caps.per_minute) if q],
                          default=None)
         if per_minute and ready:
@@ -241,10 +253,13 @@ def outgoing_for(post: Post, base_url: str = "", session: Session | None = None
 
 def claim_due(session: Session, *, now: datetime, node: str, limit: int,
               adapter_for: AdapterFactory, lease_seconds: float = DEFAULT_LEASE_SECONDS,
-              team_tz: str = "Asia/Shanghai", base_url: str = "", triage: bool = True
+              team_tz: str = "Asia/Shanghai", base_url: str = "", triage: bool = True,
+              in_flight: dict[int, int] | None = None, per_channel: int | None = None
               ) -> tuple[list[Job], Decision]:
     """Claim up to `limit` due posts in one short transaction (committed here). With
-    `triage`, due posts of unapproved pieces are first marked `missed`."""
+    `triage`, due posts of unapproved pieces are first marked `missed`. With `per_channel`,
+    a channel gets at most that many posts in flight (`in_flight`: channel id -> posts this
+    node is sending now); `decision.capped` names channels that had more due."""
     adapters: dict[int, ChannelAdapter] = {}
 
     def adapter(channel: Channel) -> ChannelAdapter:
@@ -253,11 +268,19 @@ def claim_due(session: Session, *, now: datetime, node: str, limit: int,
         return adapters[channel.id]
 
     missed_unapproved = mark_unapproved_missed(session, now) if triage else []
+    busy = in_flight or {}
+
+    def room(channel_id: int) -> int | None:
+        return None if per_channel is None else per_channel - busy.get(channel_id, 0)
+
+    full = ([c for c, n in busy.items() if n >= per_channel] if per_channel is not None
+            else [])
     lease_until = now + timedelta(seconds=lease_seconds)
     claimed, decision = claim_rows(
         session, now, limit, node, lease_until,
         lambda posts: _decide(session, posts, now, team_tz,
-                              lambda ch: adapter(ch).capabilities))
+                              lambda ch: adapter(ch).capabilities, room),
+        exclude_channels=full)
     jobs: list[Job] = []
     if claimed:
         posts = session.scalars(

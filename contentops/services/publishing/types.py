@@ -42,6 +42,8 @@ class Decision:
     missed: dict[int, str] = field(default_factory=dict)
     # Earliest time a rate-limited channel has a token again.
     wake_at: datetime | None = None
+    # Channels that had more due posts than their per-channel concurrency allowed.
+    capped: set[int] = field(default_factory=set)
 
 
 @dataclass
