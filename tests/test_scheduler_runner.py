@@ -218,3 +218,35 @@ def test_three_schedulers_on_postgresql_publish_each_post_exactly_once(tmp_path,
                 _stop(p)
             _db.session.remove()
             _db.engine.dispose()
+
+
+@pytest.mark.slow
+def test_a_hanging_channel_does_not_delay_posts_on_another_channel(app, db, author, tmp_path):
+    """Head-of-line (issue #16): one post hangs on a slow receiver; 20 posts on another
+    channel, due 2–6 s later, still go out on time (the old loop waited for everything in
+    flight before claiming again: 19–38 s late)."""
+    with Receiver(delay=20) as slow, Receiver() as fast:
+        slow_channel = make_channel(db.session, config={"url": slow.url, "secret": "s3cret",
+                                                        "timeout_s": 30})
+        fast_channel = make_channel(db.session, config={"url": fast.url, "secret": "s3cret"})
+        start = utcnow()
+        hanging = make_post(db.session, slow_channel, author, start)
+        posts = [make_post(db.session, fast_channel, author,
+                           start + timedelta(seconds=2 + 0.2 * i)) for i in range(20)]
+        keys = {publishing.idempotency_key(p): p.scheduled_at.timestamp() for p in posts}
+        hanging_id = hanging.id
+        proc = _scheduler_process(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path, "hol",
+                                  CONTENTOPS_PUBLISH_WORKERS="4")
+        try:
+            assert wait_for(lambda: len(fast.effects) == 20, 20), (
+                len(fast.effects), (tmp_path / "hol.log").read_text()[-2000:])
+            lateness = sorted(fast.times[k] - t for k, t in keys.items())
+            # The slow send is still hanging: it really was in flight the whole time.
+            assert len(slow.deliveries) == 0 or time.time() - slow.deliveries[0]["at"] < 20
+            db.session.expire_all()
+            assert db.session.get(Post, hanging_id).status == "publishing"
+        finally:
+            _stop(proc)
+        assert all(-0.05 <= late < 2.0 for late in lateness), lateness
+        print(f"other channel's lateness with one send hanging: p50 "
+              f"{lateness[len(lateness) // 2]:.3f} s, max {lateness[-1]:.3f} s")
