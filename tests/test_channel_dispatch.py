@@ -126,3 +126,61 @@ def test_email_recipients_are_resolved_when_the_dispatcher_sends(db, make_user, 
         assert msg["List-Unsubscribe"] == f"<http://testserver/u/{keep.token}>"
     finally:
         smtp.stop()
+
+
+def test_config_recipients_are_synced_before_the_claim_transaction(db, make_user, factory,
+                                                                   clock, tmp_path):
+    """Issue #12: the channel's "extra recipients" setting becomes recipient rows in a
+    transaction of its own, committed before the claim; the claim transaction only reads."""
+    from sqlalchemy import event
+
+    smtp = FakeSMTP(free_port(), tmp_path).start()
+    log: list[tuple[str, object]] = []
+
+    def on_execute(_conn, _cursor, statement, parameters, _context, _many):
+        log.append((statement, parameters))
+
+    def on_end(_conn):
+        log.append(("END", None))
+
+    engine = db.engine
+    try:
+        channel = make_channel(db.session, "email", config={
+            "host": "127.0.0.1", "port": smtp.port, "security": "none",
+            "from_address": "news@example.com", "recipients": ["extra@example.com"]})
+        post = make_post(db.session, channel, make_user("editor"), clock.now)
+        db.session.commit()
+        event.listen(engine, "before_cursor_execute", on_execute)
+        event.listen(engine, "commit", on_end)
+        event.listen(engine, "rollback", on_end)
+        try:
+            drive(db, factory, clock, [post.id])
+        finally:
+            event.remove(engine, "before_cursor_execute", on_execute)
+            event.remove(engine, "commit", on_end)
+            event.remove(engine, "rollback", on_end)
+        assert statuses(db, [post.id]) == ["published"]
+        assert [m[1] for m in smtp.messages] == [["extra@example.com"]]
+    finally:
+        smtp.stop()
+    transactions: list[list[tuple[str, object]]] = [[]]
+    for statement, params in log:
+        if statement == "END":
+            transactions.append([])
+        else:
+            transactions[-1].append((statement, params))
+
+    def inserts_recipients(tx) -> bool:
+        return any(s.lstrip().upper().startswith("INSERT INTO RECIPIENTS") for s, _ in tx)
+
+    def claims(tx) -> bool:
+        return any(s.lstrip().upper().startswith("UPDATE POSTS") and isinstance(p, dict | tuple)
+                   and "publishing" in (p.values() if isinstance(p, dict) else p)
+                   and "claim_token" in s and "lease_expires_at" in s
+                   and "NULL" not in s.upper().split("WHERE")[0] for s, p in tx)
+
+    synced = [i for i, tx in enumerate(transactions) if inserts_recipients(tx)]
+    claimed = [i for i, tx in enumerate(transactions) if claims(tx)]
+    assert synced and claimed, (synced, claimed)
+    assert not set(synced) & set(claimed)  # never inside the claim transaction
+    assert synced[0] < claimed[0]  # and done before it

@@ -307,7 +307,8 @@ def public_url_for(session: Session, post: Post, base_url: str) -> str | None:
 
 
 def outgoing_post(session: Session, post: Post, *, base_url: str,
-                  resolve_recipients: bool = True) -> OutgoingPost:
+                  resolve_recipients: bool = True, sync_recipients: bool = True
+                  ) -> OutgoingPost:
     """Everything an adapter needs, as plain data, built right before sending (so a list
     channel's recipients reflect unsubscribes up to this moment)."""
     piece = post.piece
@@ -316,7 +317,7 @@ def outgoing_post(session: Session, post: Post, *, base_url: str,
     if resolve_recipients and adapter_class(channel.kind).uses_recipients:
         from .recipients import resolve
 
-        recipients = resolve(session, channel, piece.audience_id)
+        recipients = resolve(session, channel, piece.audience_id, sync=sync_recipients)
     return OutgoingPost(
         post_id=post.id, piece_id=piece.id, version=piece.version, title=post.title,
         body_markdown=post.body or "", summary=piece.summary or "",

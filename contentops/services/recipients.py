@@ -200,11 +200,21 @@ def _sync_config_list(session: Session, channel: Channel) -> None:
     session.flush()
 
 
-def resolve(session: Session, channel: Channel, audience_id: int | None
-            ) -> tuple[RecipientData, ...]:
+def sync_config_lists(session: Session, channels: list[Channel]) -> None:
+    """Bring the channels' "extra recipients" settings into their lists. The dispatcher does
+    this in its own short transaction before claiming (issue #12): inserting recipient rows
+    inside the claim transaction held its write lock longer and could fail the claim."""
+    for channel in channels:
+        _sync_config_list(session, channel)
+
+
+def resolve(session: Session, channel: Channel, audience_id: int | None, *,
+            sync: bool = True) -> tuple[RecipientData, ...]:
     """Who gets this channel's next e-mail, decided right before sending: the channel's list
-    and/or the piece's audience list, one message per address, never an unsubscribed one."""
-    _sync_config_list(session, channel)
+    and/or the piece's audience list, one message per address, never an unsubscribed one.
+    `sync=False` when the caller synced the setting already (a read only, no writes)."""
+    if sync:
+        _sync_config_list(session, channel)
     source = (channel.config or {}).get("recipient_source") or "both"
     conditions = []
     if source in ("both", "channel"):

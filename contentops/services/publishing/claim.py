@@ -17,13 +17,14 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
+from ...channels import registry
 from ...channels.base import ChannelAdapter, OutgoingPost
 from ...errors import N_
 from ...models import Channel, ContentPiece, Post
 from ...models.scheduler import ChannelBucket
 from ...reasons import encode_reason
 from ...timeutil import as_utc, isoformat
-from .. import channels, review
+from .. import channels, recipients, review
 from . import notices
 from .types import (
     CLAIMABLE_STATES,
@@ -232,12 +233,13 @@ def mark_unapproved_missed(session: Session, now: datetime) -> list[int]:
     return missed
 
 
-def outgoing_for(post: Post, base_url: str = "", session: Session | None = None
-                 ) -> OutgoingPost:
+def outgoing_for(post: Post, base_url: str = "", session: Session | None = None, *,
+                 sync_recipients: bool = True) -> OutgoingPost:
     if session is not None:
         # The full picture, resolved right before sending: e-mail recipients (so an
         # unsubscribe is honoured at the next send) and the piece's web page for links.
-        return channels.outgoing_post(session, post, base_url=base_url)
+        return channels.outgoing_post(session, post, base_url=base_url,
+                                      sync_recipients=sync_recipients)
     piece = post.piece
     return OutgoingPost(
         post_id=post.id, piece_id=piece.id, version=piece.version, title=post.title,
@@ -249,6 +251,21 @@ def outgoing_for(post: Post, base_url: str = "", session: Session | None = None
         channel_id=post.channel_id, channel_name=post.channel.name,
         public_url=(f"{base_url}/p/{post.slug}" if post.slug and base_url else None),
         base_url=base_url)
+
+
+def sync_recipient_lists(session: Session, now: datetime) -> None:
+    """Recipient-list channels (e-mail) with due posts get their "extra recipients" setting
+    synced into rows in a transaction of its own, committed before the claim transaction
+    starts, so the claim only reads recipients (issue #12)."""
+    kinds = [k for k in registry.kinds() if registry.adapter_class(k).uses_recipients]
+    if not kinds:
+        return
+    due_channels = list(session.scalars(select(Channel).where(
+        Channel.kind.in_(kinds), Channel.id.in_(
+            select(Post.channel_id).where(claimable_clause(), due_clause(now))))))
+    if due_channels:
+        recipients.sync_config_lists(session, due_channels)
+    session.commit()
 
 
 def claim_due(session: Session, *, now: datetime, node: str, limit: int,
@@ -267,6 +284,7 @@ def claim_due(session: Session, *, now: datetime, node: str, limit: int,
             adapters[channel.id] = adapter_for(channel)
         return adapters[channel.id]
 
+    sync_recipient_lists(session, now)
     missed_unapproved = mark_unapproved_missed(session, now) if triage else []
     busy = in_flight or {}
 
@@ -296,7 +314,7 @@ def claim_due(session: Session, *, now: datetime, node: str, limit: int,
                 post_id=post.id, claim_token=claimed[post.id], channel_id=post.channel_id,
                 version=post.piece.version, attempt_count=post.attempt_count or 0,
                 max_retries=post.channel.max_retries, key=idempotency_key(post),
-                outgoing=outgoing_for(post, base_url, session),
+                outgoing=outgoing_for(post, base_url, session, sync_recipients=False),
                 adapter=adapter(post.channel)))
     missed_ids = list(decision.missed) + missed_unapproved
     if missed_ids:
