@@ -3,6 +3,8 @@ and scheduler memory with many scheduled posts. One command:
 
     .venv/bin/python bench/scheduler_bench.py            # SQLite + PostgreSQL (if reachable)
     .venv/bin/python bench/scheduler_bench.py --quick    # fewer posts
+    .venv/bin/python bench/scheduler_bench.py --head-of-line  # one channel hangs
+    .venv/bin/python bench/scheduler_bench.py --kill-burst    # SIGKILL mid-burst of 1,000
 
 Everything is real: `contentops scheduler` processes, a webhook receiver in its own process
 on 127.0.0.1 (HTTP/1.1 keep-alive, HMAC checked), SQLite in WAL mode or PostgreSQL.
@@ -32,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 SECRET_KEY = "bench-secret-key"
+HANG_SECONDS = 45.0
 PG_DEFAULT = os.environ.get("CONTENTOPS_TEST_PG_URL",
                             "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -56,6 +59,8 @@ def run_receiver(port_file: str) -> None:
             with lock:
                 counts[key] = counts.get(key, 0) + 1
                 arrivals.setdefault(key, now)
+            if self.path.startswith("/hang"):
+                time.sleep(HANG_SECONDS)  # a service that takes the post and hangs
             post_id = json.loads(body).get("post_id")
             data = json.dumps({"id": f"r-{post_id}"}).encode()
             self.send_response(200)
@@ -146,7 +151,21 @@ class Env:
             db.session.commit()
             self.user_id, self.channel_id = user.id, channel.id
 
-    def add_posts(self, times: list[datetime]) -> list[int]:
+    def add_channel(self, name: str, url: str, **config) -> int:
+        from contentops.extensions import db
+        from contentops.services import channels as channel_service
+
+        with self.app.app_context():
+            channel = channel_service.create_channel(
+                db.session, {"name": name, "kind": "webhook",
+                             "config": {"url": url, "secret": "s3cret", **config}},
+                secret_key=SECRET_KEY)
+            db.session.commit()
+            channel_id = channel.id
+            db.session.remove()
+            return channel_id
+
+    def add_posts(self, times: list[datetime], channel_id: int | None = None) -> list[int]:
         """Approved pieces with one post each, in one transaction (Core inserts)."""
         from sqlalchemy import insert, select
 
@@ -165,7 +184,8 @@ class Env:
             piece_ids = list(db.session.scalars(
                 select(ContentPiece.id).where(ContentPiece.title.like(f"bench {marker} %"))
                 .order_by(ContentPiece.id)))
-            posts = [{"piece_id": pid, "channel_id": self.channel_id, "scheduled_at": t,
+            posts = [{"piece_id": pid, "channel_id": channel_id or self.channel_id,
+                      "scheduled_at": t,
                       "status": "scheduled", "created_at": now, "updated_at": now,
                       "attempt_count": 0, "reads": 0, "likes": 0, "comments": 0, "shares": 0,
                       "clicks": 0}
@@ -203,11 +223,12 @@ class Env:
             db.session.remove()
             return n
 
-    def start_schedulers(self, n: int, workers: int = 16) -> None:
+    def start_schedulers(self, n: int, workers: int = 16, **extra: str) -> None:
         env = {**os.environ, "CONTENTOPS_DATABASE_URL": self.db_url,
                "CONTENTOPS_SECRET_KEY": SECRET_KEY, "CONTENTOPS_PUBLISH_WORKERS": str(workers),
-               "PYTHONPATH": str(ROOT)}
-        for i in range(n):
+               "PYTHONPATH": str(ROOT), **extra}
+        first = len(self.procs)
+        for i in range(first, first + n):
             env_i = {**env, "CONTENTOPS_INSTANCE_PATH": str(self.workdir / f"sched{i}")}
             with open(self.workdir / f"sched{i}.log", "w") as log:
                 self.procs.append(subprocess.Popen(
@@ -225,7 +246,7 @@ class Env:
                 alive = db.session.scalar(select(func.count(SchedulerNode.node_id))
                                           .where(SchedulerNode.stopped_at.is_(None)))
                 db.session.rollback()
-                if alive >= n:
+                if alive >= len(self.procs):
                     break
                 time.sleep(0.1)
             db.session.remove()
@@ -316,6 +337,79 @@ def bench_burst(env: Env, n: int) -> dict:
             "last": span, "rate": len(arrivals) / span if span else float("nan")}
 
 
+def bench_head_of_line(db_url: str, workdir: Path, receiver: ReceiverProcess,
+                       n_hang: int = 20, n_other: int = 50) -> str:
+    """n_hang posts on a channel whose service takes each post and hangs (45 s); n_other
+    posts on another channel, one every 0.1 s from 2 s later: that channel's lateness."""
+    env = Env(db_url, workdir, receiver)
+    env.setup()
+    hang = env.add_channel("bench hanging", receiver.url.replace("/hook", "/hang"),
+                           timeout_s=60)
+    env.start_schedulers(1)
+    try:
+        receiver.reset()
+        now = datetime.now(UTC)
+        env.add_posts([now] * n_hang, channel_id=hang)
+        start = now + timedelta(seconds=2)
+        ids = env.add_posts([start + timedelta(seconds=0.1 * i) for i in range(n_other)])
+        keys = env.keys_for(ids)
+        deadline = time.time() + 2 + 0.1 * n_other + 30
+        while time.time() < deadline:
+            if len([k for k in env.receiver.stats()["arrivals"] if k in keys]) >= n_other:
+                break
+            time.sleep(0.2)
+        arrivals = env.receiver.stats()["arrivals"]
+        late = [arrivals[k] - t.timestamp() for k, t in keys.items() if k in arrivals]
+        return (f"head-of-line: {n_hang} posts hanging on one channel; the other channel's "
+                f"{n_other} posts: lateness p50 {pct(late, 50) * 1000:.0f} ms, p99 "
+                f"{pct(late, 99) * 1000:.0f} ms, max {max(late) * 1000:.0f} ms "
+                f"({len(late)}/{n_other} delivered)")
+    finally:
+        for p in env.procs:
+            p.kill()  # the hanging sends would hold a graceful stop for 45 s
+            p.wait()
+        env.procs = []
+        env.dispose()
+
+
+def bench_kill_burst(db_url: str, workdir: Path, receiver: ReceiverProcess,
+                     n: int = 1000, lease: float = 5.0) -> str:
+    """SIGKILL the scheduler mid-burst of n posts, start another one at once: seconds from
+    the kill until every post is settled (published), lost posts, same-key re-sends."""
+    env = Env(db_url, workdir, receiver)
+    env.setup()
+    timers = {"CONTENTOPS_LEASE_SECONDS": str(lease), "CONTENTOPS_REAP_SECONDS": "1",
+              "CONTENTOPS_RECONCILE_SECONDS": "1"}
+    env.start_schedulers(1, **timers)
+    try:
+        receiver.reset()
+        ids = env.add_posts([datetime.now(UTC) + timedelta(seconds=1)] * n)
+        keys = env.keys_for(ids)
+        while len(env.receiver.stats()["arrivals"]) < n // 5:
+            time.sleep(0.01)
+        victim = env.procs.pop()
+        victim.kill()  # SIGKILL: leases left behind
+        killed = time.time()
+        victim.wait()
+        at_kill = len(env.receiver.stats()["arrivals"])
+        env.start_schedulers(1, **timers)
+        settled = float("nan")
+        while time.time() < killed + 120:
+            if env.count("published") >= n:
+                settled = time.time() - killed
+                break
+            time.sleep(0.1)
+        stats = env.receiver.stats()
+        lost = sum(1 for k in keys if k not in stats["arrivals"])
+        resent = sum(c - 1 for k, c in stats["counts"].items() if k in keys)
+        return (f"kill-burst: SIGKILL after {at_kill}/{n} delivered (lease {lease:.0f} s): "
+                f"every post settled {settled:.1f} s after the kill, lost {lost}, "
+                f"re-sent with the same key {resent}, published {env.count('published')}/{n}")
+    finally:
+        env.stop_schedulers()
+        env.dispose()
+
+
 def scenario(label: str, db_url: str, workdir: Path, receiver: ReceiverProcess, *,
              schedulers: int, singles: int, burst: int, memory_posts: int) -> list[str]:
     lines = []
@@ -362,9 +456,30 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=2000)
     parser.add_argument("--singles", type=int, default=30)
     parser.add_argument("--memory-posts", type=int, default=100_000)
+    parser.add_argument("--head-of-line", action="store_true",
+                        help="only: one channel hangs; the other channel's lateness")
+    parser.add_argument("--kill-burst", action="store_true",
+                        help="only: SIGKILL a scheduler mid-burst of 1,000 posts")
     args = parser.parse_args()
     if args.receiver:
         run_receiver(args.receiver)
+        return
+    if args.head_of_line or args.kill_burst:
+        workdir = Path(tempfile.mkdtemp(prefix="contentops-bench-"))
+        receiver = ReceiverProcess(workdir)
+        try:
+            lines = []
+            if args.head_of_line:
+                lines.append(bench_head_of_line(f"sqlite:///{workdir / 'hol.db'}",
+                                                workdir / "hol", receiver))
+                print(lines[-1], flush=True)
+            if args.kill_burst:
+                lines.append(bench_kill_burst(f"sqlite:///{workdir / 'kill.db'}",
+                                              workdir / "kill", receiver))
+                print(lines[-1], flush=True)
+        finally:
+            receiver.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
         return
     if args.quick:
         args.burst, args.singles, args.memory_posts = 500, 10, 10_000
