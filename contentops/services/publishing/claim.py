@@ -48,12 +48,19 @@ def due_clause(now: datetime):
                and_(Post.status == "retrying", Post.next_attempt_at <= now))
 
 
-def next_due_at(session: Session) -> datetime | None:
+def next_due_at(session: Session, exclude_channels: Collection[int] = ()
+                ) -> datetime | None:
     """The earliest time anything becomes due. Two index-only MIN() lookups: cheap enough
     to poll every half second from every scheduler, so a post scheduled or moved by any
-    process (web, API, another node) re-arms the dispatch timer without any signalling."""
-    a = session.scalar(select(func.min(Post.scheduled_at)).where(Post.status == "scheduled"))
-    b = session.scalar(select(func.min(Post.next_attempt_at)).where(Post.status == "retrying"))
+    process (web, API, another node) re-arms the dispatch timer without any signalling.
+    `exclude_channels`: channels the caller cannot send more on right now."""
+    a_q = select(func.min(Post.scheduled_at)).where(Post.status == "scheduled")
+    b_q = select(func.min(Post.next_attempt_at)).where(Post.status == "retrying")
+    if exclude_channels:
+        a_q = a_q.where(Post.channel_id.not_in(list(exclude_channels)))
+        b_q = b_q.where(Post.channel_id.not_in(list(exclude_channels)))
+    a = session.scalar(a_q)
+    b = session.scalar(b_q)
     times = [t for t in (a, b) if t is not None]
     return min(times) if times else None
 

@@ -11,9 +11,9 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from .claim import claim_due
+from .claim import claim_due, next_due_at
 from .complete import RetryPolicy, complete_batch, run_publish
 from .types import (
     DEFAULT_LEASE_SECONDS,
@@ -89,6 +89,7 @@ class Dispatcher:
         self._stopping = threading.Event()
         self._wake = threading.Event()  # a send finished, or a kick
         self._kicked = threading.Event()
+        self._claimed_at = clock()  # the `now` of the last claim
 
     @property
     def busy(self) -> bool:
@@ -184,6 +185,11 @@ class Dispatcher:
                         future.add_done_callback(lambda _f: self._wake.set())
                     full = set(decision.capped) | {
                         c for c, n in per_channel.items() if n >= self.per_channel}
+                    if exhausted and inflight:
+                        # Sends go on: look again when the next post becomes due, not a
+                        # poll later (lateness of other channels stays the single-post one).
+                        look_at = min(look_at, self._next_look(full, now_m,
+                                                                   self._claimed_at))
             done = [f for f in inflight if f.done()]
             if done and len(done) < len(inflight):
                 # Gather a few more completions so they share one transaction.
@@ -225,11 +231,34 @@ class Dispatcher:
             if done:
                 continue  # look at claiming right away
             timeout = self.LOOK_SECONDS
-            for at in ((write_at,) if pending else ()) + ((claim_at,) if claim_failures
-                                                          else ()):
+            for at in (((write_at,) if pending else ()) + ((claim_at,) if claim_failures
+                                                           else ())
+                       + ((look_at,) if exhausted else ())):
                 timeout = min(timeout, max(0.0, at - time.monotonic()))
             self._wake.wait(timeout)
         return stats
+
+    def _next_look(self, full: set[int], now_m: float, claimed_at: datetime) -> float:
+        """Monotonic time of the next due post on a channel with room (a far look when one
+        is due already: it is rate-limited, and the periodic look covers it)."""
+        session = self.session_factory()
+        try:
+            due = next_due_at(session, full)
+        except Exception:  # noqa: BLE001 - the periodic look covers it
+            return now_m + self.LOOK_SECONDS
+        finally:
+            with contextlib.suppress(Exception):
+                session.close()
+        if due is None:
+            return now_m + self.LOOK_SECONDS
+        if due.tzinfo is None:
+            due = due.replace(tzinfo=UTC)
+        if due <= claimed_at:
+            # It was due at the claim and not taken (a rate limit): the periodic look.
+            return now_m + self.LOOK_SECONDS
+        # Just after it becomes due (timers may wake a little early).
+        delay = (due - self.clock()).total_seconds() + 0.002
+        return time.monotonic() + max(0.0, delay)
 
     def _backoff(self, failures: int) -> float:
         delay = min(self.RETRY_MAX_SECONDS, self.RETRY_FIRST_SECONDS * 2 ** (failures - 1))
@@ -238,8 +267,9 @@ class Dispatcher:
     def _claim(self, limit: int, triage: bool, in_flight: dict[int, int]
                ) -> tuple[list[Job], Decision]:
         session = self.session_factory()
+        self._claimed_at = self.clock()
         try:
-            return claim_due(session, now=self.clock(), node=self.node, limit=limit,
+            return claim_due(session, now=self._claimed_at, node=self.node, limit=limit,
                              adapter_for=self.adapter_for, lease_seconds=self.lease_seconds,
                              team_tz=self.team_tz, base_url=self.base_url, triage=triage,
                              in_flight=in_flight, per_channel=self.per_channel)
