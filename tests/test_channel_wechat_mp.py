@@ -192,3 +192,24 @@ def test_preview_to_one_wechat_id(fake):
     assert fake.sends == 0
     with pytest.raises(PermanentError):
         a.send_preview(post(fake, preview=True), " ")
+
+
+def test_settings_form_and_preview_page_for_a_wechat_id(client, db, make_user, login, fake):
+    from contentops.models import Channel
+
+    login(make_user("admin"))
+    response = client.post("/settings/channels/new/wechat_mp", data={
+        "name": "品牌公众号", "config.app_id": fake.app_id, "config.app_secret": fake.secret,
+        "config.account_type": "subscription", "config.mode": "mass_send",
+        "config.api_base": fake.base, "config.default_thumb": f"{fake.base}/img/c.png",
+        "active": "on"})
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    channel = db.session.scalar(db.select(Channel))
+    assert "app_secret" not in channel.config  # the secret is stored apart, write-only
+    page = f"/settings/channels/{channel.id}/preview"
+    assert 'name="to"' in client.get(page).get_data(as_text=True)
+    empty = client.post(page, data={"piece_id": "", "to": ""})
+    assert empty.status_code == 422 and 'data-field-error="to"' in empty.get_data(as_text=True)
+    sent = client.post(page, data={"piece_id": "", "to": "marketer_wx"})
+    assert sent.status_code == 302, sent.get_data(as_text=True)[:2000]
+    assert fake.previews[-1]["towxname"] == "marketer_wx" and fake.sends == 0

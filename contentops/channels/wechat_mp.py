@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import nh3
 import requests
@@ -237,7 +237,7 @@ def article_html(markdown: str) -> str:
 class WeChatMPAdapter(ChannelAdapter):
     kind = "wechat_mp"
     label = N_("WeChat Official Account (公众号)")
-    preview_address: ClassVar[str] = "wxname"
+    preview_address = "wxname"
     config_fields = (
         ConfigField("app_id", N_("AppID"), "text", required=True,
                     help=N_("微信公众平台 → 设置与开发 → 基本配置 (开发者ID).")),
