@@ -13,6 +13,10 @@ with force_refresh=false returns the same token while valid, so two nodes do not
 other; the store still refreshes one at a time). 40001/40014/42001 mean "this token is no good":
 it is replaced once and the call repeated.
 
+Not done yet: statistics (fetch_metrics is not offered, capabilities.metrics is False). The
+daily pull should use 获取图文统计数据 getarticletotaldetail (developers.weixin.qq.com/doc/service/
+api/wedata/news/api_getarticletotaldetail.html) and getbizsummary, and comments comment/list.
+
 Crash safety of 群发: sendall carries `clientmsgid`, derived from the post's idempotency key;
 the service refuses a second send with the same id (45065) within 24 hours and names the first
 msg_id — so a re-send after a crash is the proof, and the channel is declared idempotent.
@@ -263,7 +267,7 @@ class WeChatMPAdapter(ChannelAdapter):
                     max_value=60),
     )
     capabilities = Capabilities(
-        idempotent=True, tracks=True, metrics=True,
+        idempotent=True, tracks=True,
         limits={"title_chars": TITLE_CHARS, "summary_chars": DIGEST_CHARS,
                 "body_chars": CONTENT_CHARS, "body_bytes": CONTENT_BYTES})
 
@@ -272,7 +276,7 @@ class WeChatMPAdapter(ChannelAdapter):
         if self.mode != "mass_send":
             # freepublish has no idempotency key: a re-send could publish twice.
             self.capabilities = Capabilities(
-                tracks=True, metrics=True, limits=type(self).capabilities.limits)
+                tracks=True, limits=type(self).capabilities.limits)
 
     @property
     def mode(self) -> str:
