@@ -70,3 +70,53 @@ def test_scheduler_killed_between_sendall_and_its_reply(app, db, make_user, fake
     outcomes = list(db.session.scalars(select(PublishAttempt.outcome).where(
         PublishAttempt.post_id == post.id).order_by(PublishAttempt.id)))
     assert outcomes[0] == "lost"
+
+
+def _engine_adapter(fake):
+    from contentops.channels.registry import adapter_class
+    from contentops.channels.tokens import MemoryTokenStore
+
+    return adapter_class("wechat_mp")(
+        {"app_id": fake.app_id, "app_secret": fake.secret, "api_base": fake.base,
+         "mode": "publish"}, tokens=MemoryTokenStore())
+
+
+@pytest.mark.parametrize("outcome", ["ok", "refused"])
+def test_freepublish_through_dispatcher_and_handoff_tracker(db, make_user, fake, outcome):
+    import random
+    from datetime import timedelta
+
+    from sqlalchemy.orm import sessionmaker
+
+    from contentops.services import publishing
+
+    from .engine_support import Clock
+
+    clock = Clock(utcnow())
+    factory = sessionmaker(bind=db.engine, expire_on_commit=False)
+    adapter = _engine_adapter(fake)
+    channel = make_channel(db.session, "wechat_mp", config={
+        "app_id": fake.app_id, "app_secret": fake.secret, "api_base": fake.base})
+    post = make_post(db.session, channel, make_user("editor"), clock.now,
+                     body=f"![海报]({fake.base}/img/p.png)\n\n**限时** 五折")
+    publishing.Dispatcher(factory, lambda c: adapter, node="n1", clock=clock, workers=1,
+                          rng=random.Random(1)).run()
+    db.session.expire_all()
+    handed = db.session.get(Post, post.id)
+    assert handed.status == "publishing" and handed.external_id.startswith("pub:")
+    publish_id = handed.external_id[4:]
+    clock.advance(61)
+    stats = publishing.track_due(factory(), now=clock.now, node="n1",
+                                 adapter_for=lambda c: adapter)
+    assert stats.waiting == 1  # WeChat still publishing (publish_status 1)
+    fake.finish_publish(publish_id, 0 if outcome == "ok" else 4)
+    clock.advance(61)
+    publishing.track_due(factory(), now=clock.now + timedelta(seconds=1), node="n1",
+                         adapter_for=lambda c: adapter)
+    db.session.expire_all()
+    done = db.session.get(Post, post.id)
+    if outcome == "ok":
+        assert done.status == "published"
+        assert done.external_url == f"https://mp.weixin.qq.com/s/art-{publish_id}"
+    else:
+        assert done.status == "failed" and "平台审核不通过" in (done.last_error or "")
