@@ -120,3 +120,21 @@ def test_freepublish_through_dispatcher_and_handoff_tracker(db, make_user, fake,
         assert done.external_url == f"https://mp.weixin.qq.com/s/art-{publish_id}"
     else:
         assert done.status == "failed" and "平台审核不通过" in (done.last_error or "")
+
+
+def test_token_shared_through_the_database_store(db, fake):
+    from contentops.services import channels as channel_service
+
+    from .engine_support import SECRET_KEY
+
+    channel = make_channel(db.session, "wechat_mp", config={
+        "app_id": fake.app_id, "app_secret": fake.secret, "api_base": fake.base})
+    first = channel_service.build_adapter(channel, SECRET_KEY)
+    second = channel_service.build_adapter(channel, SECRET_KEY)
+    first.test_connection()
+    second.test_connection()
+    assert fake.token_requests == 1  # the second adapter found the stored token
+    fake.expire_tokens()  # 42001 mid-run: one refresh, then everyone uses the new token
+    assert first.api().call("/cgi-bin/message/mass/get", body={"msg_id": 1}, accept=(40007,))
+    token = fake.current_token
+    assert second.api().token() == token and fake.token_requests == 2
