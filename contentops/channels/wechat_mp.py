@@ -262,6 +262,8 @@ class WeChatMPAdapter(ChannelAdapter):
                     help=N_("Used when the text has no image; an article needs a cover.")),
         ConfigField("tag_id", N_("Follower tag id"), "int", min_value=0,
                     help=N_("Mass send only: send to followers with this tag; empty = all.")),
+        ConfigField("author", N_("Author shown on articles"), "text",
+                    help=N_("At most 16 characters; empty = none.")),
         ConfigField("need_open_comment", N_("Open comments"), "bool", default=False),
         ConfigField("timeout_s", N_("Timeout (seconds)"), "int", default=10, min_value=1,
                     max_value=60),
