@@ -149,3 +149,18 @@ def test_demo_wecom_customer_channel_stays_on_this_machine(db):
     # Nothing approved is waiting to be sent to it.
     assert not [p for p in posts if p.status in ("scheduled", "retrying")
                 and p.piece.status == "approved"]
+
+
+def test_demo_wechat_mp_channel_never_calls_out_and_has_history(db):
+    load(db)
+    channel = db.session.query(Channel).filter_by(kind="wechat_mp").one()
+    assert channel.config["api_base"].startswith("http://127.0.0.1:9")
+    assert "app_secret" not in channel.config and channel.secrets
+    posts = db.session.query(Post).filter_by(channel_id=channel.id).all()
+    published = [p for p in posts if p.status == "published"]
+    assert published and all(p.external_id.startswith("msg:") for p in published)
+    assert any(p.reads for p in published)
+    # Switched off (the engine sends nothing on inactive channels) and nothing handed off
+    # that the tracker would ask WeChat about.
+    assert channel.active is False
+    assert not [p for p in posts if p.status in ("publishing", "awaiting_staff")]

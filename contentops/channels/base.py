@@ -193,6 +193,9 @@ class ChannelAdapter(ABC):
     capabilities: ClassVar[Capabilities] = Capabilities()
     # Sends to people on recipient lists (per channel / per audience) rather than a group.
     uses_recipients: ClassVar[bool] = False
+    # What `to` of send_preview is for kinds that are not e-mail: "wxname" = a WeChat id
+    # (公众号 preview to one follower); None = the preview goes to the channel itself.
+    preview_address: ClassVar[str | None] = None
 
     def __init__(self, config: Mapping[str, Any], *, http: Any = None,
                  channel_id: int | None = None, channel_name: str = "",

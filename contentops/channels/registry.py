@@ -13,6 +13,7 @@ from .feishu_bot import FeishuBotAdapter
 from .manual import ManualAdapter
 from .web import WebAdapter
 from .webhook import WebhookAdapter
+from .wechat_mp import WeChatMPAdapter
 from .wecom_customer import WeComCustomerAdapter
 from .wecom_robot import WeComRobotAdapter
 
@@ -25,6 +26,7 @@ ADAPTERS: tuple[type[ChannelAdapter], ...] = (
     DingTalkRobotAdapter,
     FeishuBotAdapter,
     WeComCustomerAdapter,
+    WeChatMPAdapter,
 )
 
 _KINDS: dict[str, type[ChannelAdapter]] = {cls.kind: cls for cls in sorted(

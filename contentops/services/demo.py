@@ -115,6 +115,12 @@ CHANNELS = [
     ("企业微信 客户群发", "wecom_customer", "#07c160",
      {"corp_id": "ww-demo-corp", "api_base": "http://127.0.0.1:9", "kind": "single",
       "senders": list(DEMO_SENDERS), "deadline_hours": 24}),
+    # 公众号 in mass-send mode, also pointed at the closed local port; its demo history is
+    # published posts only, so nothing is ever sent or tracked.
+    ("品牌公众号", "wechat_mp", "#2aae67",
+     {"app_id": "wx-demo-app", "api_base": "http://127.0.0.1:9", "mode": "mass_send",
+      "account_type": "subscription",
+      "default_thumb": "http://127.0.0.1:9/demo-cover.png"}),
 ]
 # Kinds whose publishing stays on this machine; only these get future, approved posts.
 LOCAL_KINDS = {"web", "manual"}
@@ -165,8 +171,14 @@ def _channels(session: Session, secret_key: str | None, editor: User) -> list[Ch
             if not secret_key:
                 continue  # the secret must be encrypted with the app's key
             config["secret"] = secrets.token_urlsafe(24)
+        if kind == "wechat_mp":
+            if not secret_key:
+                continue
+            config["app_secret"] = secrets.token_urlsafe(24)
         data = {"name": name, "kind": kind, "color": color, "config": config,
                 "timezone": TEAM_ZONE}
+        if kind == "wechat_mp":
+            data["active"] = False  # switched off: the demo never sends to WeChat
         try:
             channel = channel_service.create_channel(session, data, secret_key=secret_key or "")
         except ValidationError:
@@ -393,6 +405,9 @@ def _post_state(post: Post, piece: ContentPiece, channel: Channel, when: datetim
         post.external_id = f"crm-{10000 + i}"
     elif channel.kind == "manual":
         post.external_url = "https://mp.weixin.qq.com/s/demo" + str(1000 + i)
+    elif channel.kind == "wechat_mp":
+        post.external_id = f"msg:{2247480000 + i}"
+        post.external_url = f"https://mp.weixin.qq.com/s/demo-mp-{1000 + i}"
     # Totals grow with age: a post published an hour ago has few reads yet.
     age = min(1.0, (now - when).total_seconds() / (3 * 86400))
     for name, value in _metrics(rng, channel.kind, audience, style).items():

@@ -163,7 +163,8 @@ def preview(channel_id: int):
     cls = adapter_class(channel.kind)
     pieces = options_service.recent_pieces(db.session)
     errors: dict[str, list[str]] = {}
-    to = request.form.get("to", current_user.email)
+    to = request.form.get("to", "" if getattr(cls, "preview_address", None) == "wxname"
+                          else current_user.email)
     piece_id = request.form.get("piece_id", "")
     if request.method == "POST":
         piece = None
@@ -171,13 +172,18 @@ def preview(channel_id: int):
             piece = db.session.get(ContentPiece, int(piece_id)) if piece_id.isdigit() else None
             if piece is None:
                 errors["piece_id"] = [gettext("Choose a piece from the list.")]
+        wxname = getattr(cls, "preview_address", None) == "wxname"
         if cls.uses_recipients and recipient_service.normalize_email(to) is None:
             errors["to"] = [gettext("Enter a valid e-mail address.")]
+        elif wxname and not to.strip():
+            errors["to"] = [gettext("Enter the WeChat id (微信号) that should receive the "
+                                    "preview; it must follow the account.")]
         if not errors:
             try:
                 channel_service.send_preview(
                     db.session, channel, secret_key=_secret_key(), base_url=_base_url(),
-                    piece=piece, to=to if cls.uses_recipients else None, actor=current_user)
+                    piece=piece, to=to if cls.uses_recipients or wxname else None,
+                    actor=current_user)
             except ChannelError as exc:
                 db.session.rollback()
                 errors["send"] = [translate(exc.message, exc.params)]
