@@ -51,6 +51,8 @@ DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
     "email": {"host": "127.0.0.1", "from_address": "team@example.com"},
     "wecom_customer": {"corp_id": "ww-test", "secret": "contact-secret",
                        "senders": ["zhangsan"]},
+    "wechat_mp": {"app_id": "wx-test", "app_secret": "mp-secret",
+                  "default_thumb": "https://example.com/cover.png"},
 }
 _SEQUENCE = itertools.count(1)
 
