@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from contentops.models import Channel, Post
+from contentops.models import Post
+from tests.builders import Make, mp_config
 from tests.calendar_helpers import Planner
 from tests.test_calendar_browser import SH, day_cell, drag, event_el, open_month
 
@@ -21,11 +22,9 @@ def editor(make_user):
 
 def test_full_mass_send_day_is_tinted_and_a_drop_onto_it_reverts(page, live_server,
                                                                  browser_login, editor, db):
-    channel = Channel(name="品牌订阅号", kind="wechat_mp", color="#07c160",
-                      config={"account_type": "subscription", "mode": "mass_send"},
-                      conflict_window_minutes=0)
-    db.session.add(channel)
-    db.session.flush()
+    channel = Make(db.session).channel(
+        "wechat_mp", name="品牌订阅号", color="#07c160", conflict_window_minutes=0,
+        config=mp_config(account_type="subscription", mode="mass_send"))
     plan = Planner(db.session, editor)
     plan.post(channel, datetime(2027, 2, 12, 8, 0, tzinfo=SH), title="已占用")
     post = plan.post(channel, datetime(2027, 2, 9, 9, 0, tzinfo=SH), title="想换天")
