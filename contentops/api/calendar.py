@@ -13,9 +13,10 @@ from flask_babel import gettext
 from ..errors import N_, NotFound, ValidationError
 from ..extensions import db
 from ..i18n import translate
-from ..models import Channel, Post
+from ..models import Post
 from ..services import calendar as cal
 from ..services import observances as obs
+from ..services import options
 from ..services.publishing import mass_send, quotas, receive_limits, schedule_post
 from ..timeutil import utcnow
 from . import api_bp, json_body
@@ -85,7 +86,7 @@ def calendar_quota():
     filters = cal.parse_filters(_args())
     days = quotas.quota_usage(db.session, start, end, tz=tz,
                               channel_ids=filters.channel or None)
-    names = {c.id: c.name for c in db.session.query(Channel)}
+    names = {c.id: c.name for c in options.channels(db.session)}
     out = []
     for q in days:
         label = (gettext("%(channel)s: %(count)s of %(quota)s per day — over quota",

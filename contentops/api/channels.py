@@ -4,12 +4,12 @@ Secret settings are accepted but never returned."""
 from __future__ import annotations
 
 from flask import current_app, jsonify
-from sqlalchemy import select
 
 from ..errors import N_, NotFound
 from ..extensions import db
 from ..models import Channel
 from ..services import channels as channel_service
+from ..services import options
 from . import api_bp, json_body
 from .auth import api_role, api_user
 
@@ -24,8 +24,7 @@ def _channel(channel_id: int) -> Channel:
 @api_bp.get("/channels")
 @api_role("viewer")
 def channels_list():
-    channels = db.session.scalars(select(Channel).order_by(Channel.name))
-    return jsonify([channel_service.channel_dict(c) for c in channels])
+    return jsonify([channel_service.channel_dict(c) for c in options.channels(db.session)])
 
 
 @api_bp.post("/channels")

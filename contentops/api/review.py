@@ -5,13 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import jsonify
-from sqlalchemy import select
 
 from ..channels.base import Finding
 from ..errors import N_, ValidationError
 from ..extensions import db
 from ..i18n import translate
-from ..models.review import Comment
 from ..services import review
 from ..timeutil import utcnow
 from . import api_bp, json_body, schemas
@@ -111,9 +109,8 @@ def piece_comment(piece_id: int):
 @api_role("viewer")
 def piece_comments(piece_id: int):
     piece = review.get_piece(db.session, piece_id)
-    rows = db.session.scalars(select(Comment).where(Comment.piece_id == piece.id)
-                              .order_by(Comment.created_at, Comment.id))
-    return jsonify({"items": [schemas.comment_dict(c) for c in rows]})
+    return jsonify({"items": [schemas.comment_dict(c)
+                              for c in review.comments_of(db.session, piece)]})
 
 
 def _has_body() -> bool:

@@ -7,7 +7,6 @@ is shown once; the API never returns a token's secret.
 from __future__ import annotations
 
 from flask import jsonify
-from sqlalchemy import select
 
 from ..extensions import db
 from ..models import ApiToken
@@ -20,8 +19,7 @@ from .schemas import token_dict
 @api_bp.get("/tokens")
 @api_role("viewer")
 def list_tokens():
-    tokens = db.session.scalars(select(ApiToken).where(ApiToken.user_id == api_user().id)
-                                .order_by(ApiToken.id))
+    tokens = sorted(user_service.tokens_of(db.session, api_user()), key=lambda t: t.id)
     return jsonify([token_dict(t) for t in tokens])
 
 

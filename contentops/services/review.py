@@ -552,9 +552,14 @@ class Thread:
     replies: list[Thread]
 
 
+def comments_of(session: Session, piece: ContentPiece) -> list[Comment]:
+    """A piece's comments, oldest first (replies after what they answer)."""
+    return list(session.scalars(select(Comment).where(Comment.piece_id == piece.id)
+                                .order_by(Comment.created_at, Comment.id)))
+
+
 def comment_threads(session: Session, piece: ContentPiece) -> list[Thread]:
-    rows = session.scalars(select(Comment).where(Comment.piece_id == piece.id)
-                           .order_by(Comment.created_at, Comment.id)).all()
+    rows = comments_of(session, piece)
     nodes = {c.id: Thread(c, []) for c in rows}
     roots: list[Thread] = []
     for c in rows:

@@ -163,8 +163,8 @@ def preview(channel_id: int):
     cls = adapter_class(channel.kind)
     pieces = options_service.recent_pieces(db.session)
     errors: dict[str, list[str]] = {}
-    to = request.form.get("to", "" if getattr(cls, "preview_address", None) == "wxname"
-                          else current_user.email)
+    wxname = cls.preview_address == "wxname"
+    to = request.form.get("to", "" if wxname else current_user.email)
     piece_id = request.form.get("piece_id", "")
     if request.method == "POST":
         piece = None
@@ -172,7 +172,6 @@ def preview(channel_id: int):
             piece = db.session.get(ContentPiece, int(piece_id)) if piece_id.isdigit() else None
             if piece is None:
                 errors["piece_id"] = [gettext("Choose a piece from the list.")]
-        wxname = getattr(cls, "preview_address", None) == "wxname"
         if cls.uses_recipients and recipient_service.normalize_email(to) is None:
             errors["to"] = [gettext("Enter a valid e-mail address.")]
         elif wxname and not to.strip():
