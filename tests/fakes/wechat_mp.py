@@ -196,7 +196,7 @@ class FakeWeChatMP(FakeService):
                     raise _Err(40164)
                 if request.path != "/cgi-bin/stable_token":
                     self._auth(request)
-                    if self.api_per_minute is not None and not self.rate_ok("api"):
+                    if not self._api_rate_ok():
                         raise _Err(45011)
                 forced = self.next_failure()
                 if forced is not None:
@@ -212,6 +212,20 @@ class FakeWeChatMP(FakeService):
             return {"errcode": 0, "errmsg": "ok", **reply}, 200
         finally:
             request.close()
+
+    def _api_rate_ok(self) -> bool:
+        """`api_per_minute` calls per sliding minute for the whole AppID (45011 beyond)."""
+        if self.api_per_minute is None:
+            return True
+        now = self.clock()
+        with self._lock:
+            window = self._sent["api"]
+            while window and window[0] <= now - 60:
+                window.popleft()
+            if len(window) >= self.api_per_minute:
+                return False
+            window.append(now)
+            return True
 
     def _auth(self, request: Request) -> None:
         token = request.args.get("access_token")

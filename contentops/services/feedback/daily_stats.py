@@ -151,3 +151,23 @@ def collect_daily_stats(session: Session, *, now: datetime, node_id: str,
             system.release_period(session, JOB, period)
         done[channel.id] = report
     return done
+
+
+def not_reported(progress: Any) -> bool:
+    """The service's last daily pull did not name this post (see the module docstring)."""
+    stats = progress.get("wx_stats") if isinstance(progress, dict) else None
+    return isinstance(stats, dict) and stats.get("reported") is False
+
+
+def account_days(session: Session, *, start: date, end: date,
+                 channel_id: int | None = None) -> list[dict[str, Any]]:
+    """The channels' own daily figures (公众号 getbizsummary) between two days, newest first."""
+    query = (select(ChannelDailyStats, Channel.name)
+             .join(Channel, Channel.id == ChannelDailyStats.channel_id)
+             .where(ChannelDailyStats.day >= start, ChannelDailyStats.day <= end)
+             .order_by(ChannelDailyStats.day.desc(), Channel.name))
+    if channel_id:
+        query = query.where(ChannelDailyStats.channel_id == channel_id)
+    return [{"day": row.day, "channel": name, "reads": row.reads, "likes": row.likes,
+             "shares": row.shares, "comments": row.comments}
+            for row, name in session.execute(query.limit(200))]
