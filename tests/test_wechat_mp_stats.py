@@ -295,3 +295,16 @@ def test_a_transient_error_from_the_service_is_raised(fake, clock):
     fake.fail_next(45009)
     with pytest.raises(TransientError):
         adapter.fetch_daily_stats([StatsPost(1, "x", date(2026, 11, 11))], date(2026, 11, 11))
+
+
+def test_account_figures_on_the_analytics_page(db, make_user, client, login, fake):
+    channel = make_channel(db.session, "wechat_mp", config=config(fake))
+    yesterday = datetime.now(BEIJING).date() - timedelta(days=1)
+    db.session.add(ChannelDailyStats(channel_id=channel.id, day=yesterday, reads=4321,
+                                     likes=77, shares=12, comments=5, figures={},
+                                     updated_at=datetime.now(BEIJING)))
+    db.session.commit()
+    login(make_user("viewer"))
+    html = client.get("/analytics/").text
+    assert 'data-table="account-days"' in html and "4321" in html
+    assert client.get("/analytics/?from=bad&to=").status_code == 200
