@@ -160,6 +160,14 @@ def test_demo_wechat_mp_channel_never_calls_out_and_has_history(db):
     published = [p for p in posts if p.status == "published"]
     assert published and all(p.external_id.startswith("msg:") for p in published)
     assert any(p.reads for p in published)
+    # The daily statistics pull's traces: WeChat's figures, and articles it did not report
+    # (fewer than 3 interactions) marked so the pages say so.
+    stats = [p.progress.get("wx_stats") for p in published if p.progress]
+    assert any(s and s["reported"] and s["read_user"] for s in stats)
+    assert any(s and s["reported"] is False for s in stats)
+    from contentops.models import ChannelDailyStats
+
+    assert db.session.query(ChannelDailyStats).filter_by(channel_id=channel.id).count() == 14
     # Switched off (the engine sends nothing on inactive channels) and nothing handed off
     # that the tracker would ask WeChat about.
     assert channel.active is False

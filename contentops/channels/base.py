@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar, Literal
 
 from ..errors import N_
@@ -67,6 +67,9 @@ class Capabilities:
     tracking: bool = False
     # The external id the adapter returns is the post's public slug (the web channel).
     sets_slug: bool = False
+    # fetch_daily_stats() is implemented: the service publishes yesterday's statistics once a
+    # day (公众号 datacube), pulled by the daily statistics job rather than every 30 minutes.
+    daily_stats: bool = False
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,46 @@ class PublishResult:
     # Staff deadline in seconds from now (e.g. 30 min for 公众号 群发保护); None = the
     # channel's deadline_hours setting.
     deadline_s: float | None = None
+
+
+@dataclass(frozen=True)
+class StatsPost:
+    """A published post whose statistics a daily pull looks for (plain data, no ORM)."""
+
+    post_id: int
+    title: str
+    published_on: date  # in the service's own calendar (公众号: Asia/Shanghai)
+    progress: Mapping[str, Any] = field(default_factory=dict)
+    external_id: str | None = None
+    url: str | None = None
+
+
+@dataclass
+class PostDailyStats:
+    """What a daily pull found for one post.
+
+    totals: running totals (metric -> value) to raise the post's counters to, never lower;
+    reported: False when the service's reply did not name the post (e.g. 公众号 leaves out
+      articles with too few interactions), so pages can say so instead of showing a bare 0;
+    progress: keys to merge into the post's progress (ids learnt, the service's own figures);
+    comments: comment events (ingest format, without post_id) with stable event ids.
+    """
+
+    totals: dict[str, int] = field(default_factory=dict)
+    reported: bool = True
+    progress: dict[str, Any] = field(default_factory=dict)
+    comments: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class DailyStats:
+    """One day's pull for one channel: per post, the account's summary for the day, and
+    whether the service says its figures are still incomplete (then the pull is repeated)."""
+
+    day: date
+    posts: dict[int, PostDailyStats] = field(default_factory=dict)
+    summary: dict[str, int] | None = None
+    delayed: bool = False
 
 
 class ChannelError(Exception):
@@ -257,6 +300,11 @@ class ChannelAdapter(ABC):
     def fetch_metrics(self, items: list[tuple[int, str]]) -> dict[int, dict[str, int]]:
         """Totals per post id for (post_id, external_id) pairs; only if capabilities.metrics."""
         return {}
+
+    def fetch_daily_stats(self, posts: list[StatsPost], day: date) -> DailyStats:
+        """Statistics up to the end of `day` for these posts; only if
+        capabilities.daily_stats. Raise TransientError to be asked again later."""
+        return DailyStats(day=day)
 
     def test_connection(self) -> str:
         """Check the configuration against the service. Returns a msgid on success;

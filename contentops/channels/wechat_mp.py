@@ -13,9 +13,10 @@ with force_refresh=false returns the same token while valid, so two nodes do not
 other; the store still refreshes one at a time). 40001/40014/42001 mean "this token is no good":
 it is replaced once and the call repeated.
 
-Not done yet: statistics (fetch_metrics is not offered, capabilities.metrics is False). The
-daily pull should use 获取图文统计数据 getarticletotaldetail (developers.weixin.qq.com/doc/service/
-api/wedata/news/api_getarticletotaldetail.html) and getbizsummary, and comments comment/list.
+Statistics: not every 30 minutes (capabilities.metrics is False) but once a day for yesterday
+(capabilities.daily_stats, `fetch_daily_stats` in _wechat_mp_stats.py): getarticletotaldetail,
+getbizsummary and comment/list. 45011 (per-minute API limit) and 45009 (daily limit) are
+transient: the caller tries again later.
 
 Crash safety of 群发: sendall carries `clientmsgid`, derived from the post's idempotency key;
 the service refuses a second send with the same id (45065) within 24 hours and names the first
@@ -37,6 +38,7 @@ import requests
 from ..errors import N_
 from ..rendering import markdown_to_html, plain_excerpt
 from ._robot import ErrorRule, dump, raise_for_code
+from ._wechat_mp_stats import DailyStatsMixin
 from ._wecom_api import fingerprint
 from .base import (
     Capabilities,
@@ -90,6 +92,9 @@ ERRORS: dict[int, ErrorRule] = {
     44003: ErrorRule(False, N_("WeChat refused an empty article (44003 empty news data).")),
     45009: ErrorRule(True, N_("WeChat says the daily API call limit is reached (45009); it "
                               "will be tried again later."), retry_after=600),
+    # "api minute-quota reach limit, must slower, retry next minute" (全局返回码).
+    45011: ErrorRule(True, N_("WeChat says too many calls were made this minute (45011); it "
+                              "will be tried again shortly."), retry_after=60),
     45166: ErrorRule(False, N_("WeChat refused the article's content (45166 invalid content: "
                                "%(reason)s).")),
     87014: ErrorRule(False, N_("WeChat refused the article as risky content (87014). Change "
@@ -238,7 +243,7 @@ def article_html(markdown: str) -> str:
     return clean
 
 
-class WeChatMPAdapter(ChannelAdapter):
+class WeChatMPAdapter(DailyStatsMixin, ChannelAdapter):
     kind = "wechat_mp"
     label = N_("WeChat Official Account (公众号)")
     preview_address = "wxname"
@@ -269,7 +274,9 @@ class WeChatMPAdapter(ChannelAdapter):
                     max_value=60),
     )
     capabilities = Capabilities(
-        idempotent=True, tracks=True,
+        idempotent=True, tracks=True, daily_stats=True,
+        # 群发: "60 calls a minute" for sendall (Batch_Sends_and_Originality_Checks).
+        per_minute=60,
         limits={"title_chars": TITLE_CHARS, "summary_chars": DIGEST_CHARS,
                 "body_chars": CONTENT_CHARS, "body_bytes": CONTENT_BYTES})
 
@@ -278,7 +285,7 @@ class WeChatMPAdapter(ChannelAdapter):
         if self.mode != "mass_send":
             # freepublish has no idempotency key: a re-send could publish twice.
             self.capabilities = Capabilities(
-                tracks=True, limits=type(self).capabilities.limits)
+                tracks=True, daily_stats=True, limits=type(self).capabilities.limits)
 
     @property
     def mode(self) -> str:
@@ -405,7 +412,9 @@ class WeChatMPAdapter(ChannelAdapter):
             raise TransientError(N_("WeChat accepted the article without a publish id."),
                                  detail="freepublish/submit: no publish_id")
         return PublishResult(external_id=f"pub:{publish_id}", status="publishing",
-                             progress={"media_id": media_id, "publish_id": publish_id},
+                             progress={"media_id": media_id, "publish_id": publish_id,
+                                       # the statistics' and comments' id (see stats)
+                                       "msg_data_id": str(reply.get("msg_data_id") or "")},
                              check_after_s=PUBLISH_POLL_S)
 
     def _mass_send(self, api: WeChatAPI, media_id: str, key: str) -> PublishResult:

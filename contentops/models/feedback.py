@@ -3,9 +3,9 @@ the web channel's own likes and comments, and the per-channel key for signed inb
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -123,3 +123,23 @@ class FeedbackHookKey(db.Model):
     prefix: Mapped[str] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ChannelDailyStats(db.Model):
+    """A channel's own figures for one day as the service reports them for the whole account
+    (公众号 getbizsummary), beside the per-post numbers. Written by the daily statistics job;
+    a later pull of the same day replaces the row (the service's figures only get fuller)."""
+
+    __tablename__ = "channel_daily_stats"
+    __table_args__ = (UniqueConstraint("channel_id", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)  # in the service's calendar (Beijing for 公众号)
+    reads: Mapped[int] = mapped_column(Integer, default=0)
+    likes: Mapped[int] = mapped_column(Integer, default=0)
+    shares: Mapped[int] = mapped_column(Integer, default=0)
+    comments: Mapped[int] = mapped_column(Integer, default=0)
+    # The service's own named figures (e.g. zaikan_user, collection_user).
+    figures: Mapped[dict | None] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -72,6 +72,20 @@ def collect_metrics(factory: Callable[[], Session], node_id: str, now: datetime,
     return _with_session(factory, run)  # type: ignore[return-value]
 
 
+def pull_daily_stats(factory: Callable[[], Session], node_id: str, now: datetime,
+                     adapter_for: publishing.AdapterFactory, not_before_hour: int) -> object:
+    """Yesterday's statistics of channels that publish them daily (公众号): one node per
+    channel and day; a failed or incomplete pull is released for a later tick."""
+    def run(session: Session) -> object:
+        report = feedback.daily_stats.collect_daily_stats(
+            session, now=now, node_id=node_id, adapter_for=adapter_for,
+            not_before_hour=not_before_hour)
+        if report:
+            log.info("daily statistics pulled: %s", report)
+        return report
+    return _with_session(factory, run)
+
+
 def refresh_statistics(factory: Callable[[], Session], node_id: str, now: datetime) -> object:
     """Once a day (UTC) on one node: the query planner's statistics."""
     def run(session: Session) -> bool:

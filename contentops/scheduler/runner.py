@@ -10,6 +10,8 @@ in-memory job store) only drives timing:
 - heartbeat (every 10 s): liveness for /api/v1/health and the page banner;
 - metrics (every 30 min): pull reads/likes/… from channels that report them (one node per
   period, through a job_runs row);
+- daily stats (every 30 min, one node per channel and day): yesterday's figures and comments
+  of channels that publish them once a day (公众号), from 08:00 Beijing time;
 - statistics (daily, one node): refresh the query planner's statistics (SQLite ANALYZE).
 
 No per-post jobs exist, so 100k scheduled posts cost the scheduler nothing in memory.
@@ -75,6 +77,10 @@ class SchedulerRunner:
         self.heartbeat_seconds = _setting(app, "CONTENTOPS_HEARTBEAT_SECONDS", 10.0, float)
         self.metrics_seconds = max(
             1.0, _setting(app, "CONTENTOPS_METRICS_SECONDS", 1800.0, float))
+        self.daily_stats_seconds = max(
+            1.0, _setting(app, "CONTENTOPS_DAILY_STATS_SECONDS", 1800.0, float))
+        self.daily_stats_hour = min(23, max(0, _setting(
+            app, "CONTENTOPS_DAILY_STATS_HOUR", 8, int)))
         # One shared HTTP session: keep-alive connections are reused across posts and threads.
         self.http = requests.Session()
         # The dispatcher runs up to 2 × workers sends at once (workers per channel).
@@ -121,6 +127,9 @@ class SchedulerRunner:
         sch.add_job(self.collect_metrics, "interval", seconds=self.metrics_seconds,
                     id="metrics", next_run_time=now + timedelta(
                         seconds=min(60.0, self.metrics_seconds)))
+        sch.add_job(self.pull_daily_stats, "interval", seconds=self.daily_stats_seconds,
+                    id="daily_stats", next_run_time=now + timedelta(
+                        seconds=min(90.0, self.daily_stats_seconds)))
         sch.add_job(self.refresh_statistics, "interval", hours=1, id="statistics",
                     next_run_time=now + timedelta(seconds=30))
         sch.start()
@@ -170,6 +179,10 @@ class SchedulerRunner:
         period = str(int(now.timestamp() // self.metrics_seconds))
         return jobs.collect_metrics(self.session_factory, self.node_id, now, period,
                                     self.adapter_for)
+
+    def pull_daily_stats(self) -> object:
+        return jobs.pull_daily_stats(self.session_factory, self.node_id, utcnow(),
+                                     self.adapter_for, self.daily_stats_hour)
 
     def refresh_statistics(self) -> object:
         # Hourly ticks; the job_runs row for the day lets one of them, on one node, work.

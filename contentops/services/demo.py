@@ -26,6 +26,7 @@ from ..errors import ValidationError
 from ..models import (
     AuditEvent,
     Channel,
+    ChannelDailyStats,
     ContentPiece,
     PieceRevision,
     Post,
@@ -325,6 +326,7 @@ def load_demo(session: Session, only_if_empty: bool = False, *, secret_key: str 
         if post.channel.kind == "web" and post.status == "published":
             post.slug = post.external_id = _public_slug(post)
             post.external_url = f"{base_url.rstrip('/')}/p/{post.slug}"
+    _wechat_account_days(session, channels, now, rng)
     audit.record(session, MARKER, "demo", None, actor=approver,
                  data={"pieces": pieces, "posts": posts})
     session.flush()
@@ -412,3 +414,50 @@ def _post_state(post: Post, piece: ContentPiece, channel: Channel, when: datetim
     age = min(1.0, (now - when).total_seconds() / (3 * 86400))
     for name, value in _metrics(rng, channel.kind, audience, style).items():
         setattr(post, name, int(value * max(age, 0.05)))
+    if channel.kind == "wechat_mp":
+        _wechat_stats(post, i, now)
+
+
+def _wechat_stats(post: Post, i: int, now: datetime) -> None:
+    """What the daily 公众号 statistics pull leaves on a post: the ids, WeChat's own figures,
+    and for some articles the "not reported" mark (WeChat skips articles with fewer than 3
+    interactions). WeChat reports a day late, so today's articles have no numbers yet."""
+    msg_id = 2247480000 + i
+    progress: dict = {"media_id": f"demo-draft-{i}", "msg_id": str(msg_id),
+                      "msg_data_id": str(msg_id + 1), "idx": 1, "msg_status": "SEND_SUCCESS"}
+    beijing = ZoneInfo("Asia/Shanghai")
+    yesterday = now.astimezone(beijing).date() - timedelta(days=1)
+    published = post.published_at.astimezone(beijing).date() if post.published_at else yesterday
+    post.clicks = 0  # WeChat does not report link clicks
+    if published > yesterday or i % 5 == 2:
+        post.reads = post.likes = post.comments = post.shares = 0
+        if published <= yesterday:
+            progress["wx_stats"] = {"reported": False, "day": yesterday.isoformat()}
+    else:
+        progress["wx_stats"] = {
+            "reported": True, "day": yesterday.isoformat(), "publish_type": 0,
+            "stat_date": min(yesterday, published + timedelta(days=29)).isoformat(),
+            "read_user": post.reads, "share_user": post.shares,
+            "like_user": post.likes - post.likes // 3, "zaikan_user": post.likes // 3,
+            "comment_count": post.comments, "collection_user": post.shares // 2}
+    post.progress = progress
+
+
+def _wechat_account_days(session: Session, channels: list[Channel], now: datetime,
+                         rng: random.Random) -> None:
+    """Two weeks of the 公众号 account's own daily figures (getbizsummary)."""
+    yesterday = now.astimezone(ZoneInfo("Asia/Shanghai")).date() - timedelta(days=1)
+    for channel in channels:
+        if channel.kind != "wechat_mp":
+            continue
+        for back in range(14):
+            reads = rng.randint(300, 1500)
+            likes, zaikan = int(reads * rng.uniform(0.02, 0.05)), int(reads * 0.01)
+            figures = {"read_user": reads, "share_user": int(reads * rng.uniform(0.01, 0.04)),
+                       "like_user": likes, "zaikan_user": zaikan,
+                       "comment_count": int(reads * 0.005),
+                       "collection_user": int(reads * 0.01)}
+            session.add(ChannelDailyStats(
+                channel_id=channel.id, day=yesterday - timedelta(days=back), reads=reads,
+                likes=likes + zaikan, shares=figures["share_user"],
+                comments=figures["comment_count"], figures=figures, updated_at=now))

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -103,3 +103,10 @@ def claim_period(session: Session, job: str, period: str, node_id: str, *,
     except IntegrityError:
         session.rollback()
         return False
+
+
+def release_period(session: Session, job: str, period: str) -> None:
+    """Give a claimed (job, period) back so a later run, on any node, claims it again (the
+    work failed or the service's data was not ready). Commits."""
+    session.execute(delete(JobRun).where(JobRun.job == job, JobRun.period == period))
+    session.commit()

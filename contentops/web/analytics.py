@@ -13,6 +13,7 @@ from ..extensions import db
 from ..security import requires_role
 from ..services import analytics
 from ..services import options as options_service
+from ..services.feedback import daily_stats
 from ..services.feedback import pages as web
 from ..timeutil import utcnow
 
@@ -81,6 +82,7 @@ def index():
         over_time=analytics.totals_over_time(db.session, f, tz),
         matrix=analytics.matrix(db.session, f, args["rows"], args["cols"]),
         channels=analytics.breakdown(db.session, f, "channel"),
+        account_days=_account_days(args),
         top=analytics.ranked_posts(db.session, f),
         bottom=analytics.ranked_posts(db.session, f, bottom=True),
         campaigns=analytics.campaign_report(db.session, f),
@@ -89,6 +91,15 @@ def index():
         suggestion=suggestion, pending_comments=web.pending_count(db.session),
         dimensions=DIMENSION_NAMES,
         weekdays=[get_day_names("abbreviated", locale=get_locale())[i] for i in range(7)])
+
+
+def _account_days(args: dict) -> list[dict]:
+    """The channels' own daily figures (公众号 getbizsummary) within the filter's days."""
+    today = utcnow().astimezone(get_timezone()).date()
+    end = date.fromisoformat(args["to"]) if args["to"] else today
+    start = date.fromisoformat(args["from"]) if args["from"] else end - timedelta(days=13)
+    return daily_stats.account_days(db.session, start=start, end=end,
+                                    channel_id=args.get("channel_id") or None)[:30]
 
 
 @bp.get("/export/<report>.csv")

@@ -31,7 +31,7 @@ from ..security import public, requires_role
 from ..services import audit
 from ..services import options as options_service
 from ..services.feedback import csv_import as feedback_csv
-from ..services.feedback import history, hook
+from ..services.feedback import daily_stats, history, hook
 from ..services.feedback import pages as web
 from ..timeutil import utcnow
 
@@ -120,6 +120,12 @@ def piece_feedback(piece) -> dict:
         "received": history.received_comments(db.session, ids, limit=100),
         "web_comments": web.approved_comments_of(db.session, ids, limit=100),
     }
+
+
+@bp.app_template_global("stats_not_reported")
+def stats_not_reported(post) -> bool:
+    """The channel's daily statistics left this post out (公众号: too few interactions)."""
+    return daily_stats.not_reported(post.progress)
 
 
 @bp.app_template_global("sparkline_svg")

@@ -5,6 +5,13 @@ Paths, fields and errcodes follow developers.weixin.qq.com/doc/offiaccount/ (全
 Getting_Started/Global_Return_Code; Draft_Box/Add_draft; Publish/Publish; Message_Management/
 Batch_Sends_and_Originality_Checks). Where the docs leave a rule open it is marked "uncertain".
 
+Statistics (datacube/getarticletotaldetail, datacube/getbizsummary) and comments (comment/list):
+every sendall or freepublish/submit registers its articles under msg_data_id + index; tests add
+running totals (`add_stats`), comments (`add_comment`), close comments (`close_comments`, 88000),
+say the figures are late (`delayed`) and set the account summary (`biz`). Articles with fewer
+than `omit_below` interactions are left out of the reply, as WeChat is reported to do
+(uncertain: not in the docs). `api_per_minute` limits every API call per minute (45011).
+
 Test controls: `verified=False` makes freepublish answer 48001; `protection=True` (群发保护)
 holds every mass send in "PROTECTED" until `admin_confirms(msg_id)`; `finish_publish(id,
 status)` ends a freepublish; `stall_after_send` holds the sendall reply after the send counted.
@@ -14,9 +21,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import time
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from werkzeug.wrappers import Request, Response
 
@@ -33,13 +43,21 @@ MESSAGES = {
     42001: "access_token expired",
     44003: "empty news data",
     45009: "reach max api daily quota limit",
+    45011: "api minute-quota reach limit, must slower, retry next minute",
     45028: "has no masssend quota",
     45065: "clientmsgid exist",
     45166: "invalid content",
     47001: "data format error",
     48001: "api unauthorized",
+    61500: "date format error",
+    61501: "date range error",
     87014: "risky content",
+    88000: "without comment privilege",
 }
+BEIJING = ZoneInfo("Asia/Shanghai")
+FIGURES = ("read_user", "share_user", "like_user", "zaikan_user", "comment_count",
+           "collection_user")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class _Err(Exception):
@@ -83,6 +101,13 @@ class FakeWeChatMP(FakeService):
         self.sent = threading.Event()
         self.release = threading.Event()
         self._ids = itertools.count(1000)
+        # Statistics: (msg_data_id, idx from 1) -> article state.
+        self.articles: dict[tuple[int, int], dict[str, Any]] = {}
+        self.biz: dict[str, dict[str, int]] = {}  # ref_date -> getbizsummary detail
+        self.delayed = False
+        self.omit_below = 3
+        self.api_per_minute: int | None = None
+        self._comment_ids = itertools.count(1)
 
     # --- controls ----------------------------------------------------------------------------
 
@@ -102,6 +127,44 @@ class FakeWeChatMP(FakeService):
         with self._lock:
             self.mass[int(msg_id)]["status"] = status
 
+    def yesterday(self) -> date:
+        """The latest day statistics exist for, in WeChat's own calendar (Beijing)."""
+        return datetime.fromtimestamp(self.clock(), BEIJING).date() - timedelta(days=1)
+
+    def add_stats(self, msg_data_id: int, idx: int = 1, stat_date: str | None = None,
+                  **figures: int) -> None:
+        """Running totals of one article from its publish date to `stat_date`."""
+        with self._lock:
+            article = self.articles[(int(msg_data_id), idx)]
+            day = stat_date or self.yesterday().isoformat()
+            article["stats"][day] = {**dict.fromkeys(FIGURES, 0), **figures}
+
+    def add_comment(self, msg_data_id: int, content: str, idx: int = 1,
+                    create_time: int | None = None, reply: str | None = None) -> int:
+        with self._lock:
+            article = self.articles[(int(msg_data_id), idx)]
+            cid = next(self._comment_ids)
+            comment: dict[str, Any] = {
+                "user_comment_id": cid, "create_time": int(create_time or self.clock()),
+                "content": content, "comment_type": 0, "openid": f"o-fake-{cid}"}
+            if reply:
+                comment["reply"] = {"content": reply, "create_time": int(self.clock())}
+            article["comments"].append(comment)
+            return cid
+
+    def close_comments(self, msg_data_id: int, idx: int = 1) -> None:
+        with self._lock:
+            self.articles[(int(msg_data_id), idx)]["comments_open"] = False
+
+    def _register(self, msg_data_id: int, media_id: str, publish_type: int) -> None:
+        ref_date = datetime.fromtimestamp(self.clock(), BEIJING).date().isoformat()
+        for idx, article in enumerate(self.drafts.get(media_id) or [], start=1):
+            self.articles[(msg_data_id, idx)] = {
+                "title": article.get("title") or "", "ref_date": ref_date,
+                "publish_type": publish_type, "stats": {}, "comments": [],
+                "comments_open": bool(article.get("need_open_comment")),
+                "url": f"https://mp.weixin.qq.com/s?__biz=FAKE&mid={msg_data_id}&idx={idx}"}
+
     # --- plumbing ----------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -120,6 +183,9 @@ class FakeWeChatMP(FakeService):
             "/cgi-bin/message/mass/sendall": self._sendall,
             "/cgi-bin/message/mass/get": self._mass_get,
             "/cgi-bin/message/mass/preview": self._preview,
+            "/datacube/getarticletotaldetail": self._article_total_detail,
+            "/datacube/getbizsummary": self._biz_summary,
+            "/cgi-bin/comment/list": self._comment_list,
         }
         route = routes.get(request.path)
         if route is None or request.method != "POST":
@@ -130,6 +196,8 @@ class FakeWeChatMP(FakeService):
                     raise _Err(40164)
                 if request.path != "/cgi-bin/stable_token":
                     self._auth(request)
+                    if not self._api_rate_ok():
+                        raise _Err(45011)
                 forced = self.next_failure()
                 if forced is not None:
                     raise _Err(forced)
@@ -144,6 +212,20 @@ class FakeWeChatMP(FakeService):
             return {"errcode": 0, "errmsg": "ok", **reply}, 200
         finally:
             request.close()
+
+    def _api_rate_ok(self) -> bool:
+        """`api_per_minute` calls per sliding minute for the whole AppID (45011 beyond)."""
+        if self.api_per_minute is None:
+            return True
+        now = self.clock()
+        with self._lock:
+            window = self._sent["api"]
+            while window and window[0] <= now - 60:
+                window.popleft()
+            if len(window) >= self.api_per_minute:
+                return False
+            window.append(now)
+            return True
 
     def _auth(self, request: Request) -> None:
         token = request.args.get("access_token")
@@ -250,6 +332,8 @@ class FakeWeChatMP(FakeService):
             raise _Err(40007)
         publish_id = str(next(self._ids))
         self.publishes[publish_id] = {"media_id": media_id, "status": 1}
+        # 发布 does not notify followers: publish_type 1 (未开启通知) in the statistics.
+        self._register(int(publish_id), str(media_id), 1)
         return {"publish_id": publish_id, "msg_data_id": int(publish_id)}
 
     def _publish_get(self, request: Request) -> dict[str, Any]:
@@ -299,6 +383,7 @@ class FakeWeChatMP(FakeService):
                              "status": "PROTECTED" if self.protection else "SENDING"}
         if clientmsgid:
             self.clientmsgids[clientmsgid] = msg_id
+        self._register(msg_id + 1, media_id, 0)  # 群发 notifies: publish_type 0 (已通知)
         return {"msg_id": msg_id, "msg_data_id": msg_id + 1}
 
     def _mass_get(self, request: Request) -> dict[str, Any]:
@@ -318,3 +403,77 @@ class FakeWeChatMP(FakeService):
             raise _Err(40003, "invalid openid")
         self.previews.append(body)
         return {"msg_id": next(self._ids)}
+
+    # --- statistics and comments -------------------------------------------------------------
+
+    def _dates(self, request: Request, max_days: int) -> tuple[date, date]:
+        """begin_date/end_date as the datacube APIs check them: YYYY-MM-DD (61500), end not
+        before begin, not after yesterday (Beijing) and within the API's span (61501)."""
+        body = self._json(request)
+        values = []
+        for name in ("begin_date", "end_date"):
+            value = body.get(name)
+            if not isinstance(value, str) or not _DATE.match(value):
+                raise _Err(61500)
+            try:
+                values.append(date.fromisoformat(value))
+            except ValueError:
+                raise _Err(61500) from None
+        begin, end = values
+        if end < begin or end > self.yesterday() or (end - begin).days >= max_days:
+            raise _Err(61501)
+        return begin, end
+
+    def _article_total_detail(self, request: Request) -> dict[str, Any]:
+        # The largest span this API takes is not documented (uncertain); the older article
+        # APIs took one day, and one day is what the fake allows.
+        begin, end = self._dates(request, 1)
+        last = self.yesterday().isoformat()
+        out = []
+        for (msg_data_id, idx), article in sorted(self.articles.items()):
+            if not begin.isoformat() <= article["ref_date"] <= end.isoformat():
+                continue
+            days = sorted(d for d in article["stats"] if d <= last)
+            latest = article["stats"][days[-1]] if days else dict.fromkeys(FIGURES, 0)
+            if sum(latest.values()) < self.omit_below:
+                continue  # "fewer than 3 interactions are not counted" (uncertain)
+            out.append({
+                "ref_date": article["ref_date"], "msgid": f"{msg_data_id}_{idx}",
+                "publish_type": article["publish_type"], "title": article["title"],
+                "content_url": article["url"],
+                "detail_list": [{"stat_date": d, **article["stats"][d],
+                                 "read_user_source": [{"user_source": 99999999,
+                                                       "read_user": article["stats"][d][
+                                                           "read_user"]}]}
+                                for d in days]})
+        return {"list": out, "is_delay": self.delayed}
+
+    def _biz_summary(self, request: Request) -> dict[str, Any]:
+        begin, end = self._dates(request, 30)
+        out = []
+        day = begin
+        while day <= end:
+            detail = {**dict.fromkeys(FIGURES, 0), **self.biz.get(day.isoformat(), {})}
+            out.append({"ref_date": day.isoformat(), "detail": detail})
+            day += timedelta(days=1)
+        return {"list": out, "is_delay": self.delayed}
+
+    def _comment_list(self, request: Request) -> dict[str, Any]:
+        body = self._json(request)
+        msg_data_id, index = body.get("msg_data_id"), body.get("index", 0)
+        begin, count = body.get("begin"), body.get("count")
+        if not all(isinstance(v, int) and not isinstance(v, bool)
+                   for v in (msg_data_id, index, begin, count)):
+            raise _Err(47001)
+        # "获取数目（>=50会被拒绝）": the errcode of the refusal is not documented (uncertain).
+        if begin < 0 or not 0 < count < 50 or body.get("type") not in (0, 1, 2):
+            raise _Err(47001)
+        article = self.articles.get((msg_data_id, index + 1))  # index counts from 0
+        if article is None:
+            raise _Err(40007, "invalid msg_data_id")  # uncertain errcode
+        if not article["comments_open"]:
+            raise _Err(88000)
+        kind = body["type"]
+        comments = [c for c in article["comments"]
+                    if kind == 0 or (kind == 2) == bool(c["comment_type"])]
+        return {"total": len(comments), "comment": comments[begin:begin + count]}

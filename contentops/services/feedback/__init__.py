@@ -5,7 +5,9 @@ Feedback enters in six ways, one module each; all of them end in `ingest`:
 1. API push       `push`            POST /api/v1/feedback with a bearer token
 2. signed hook    `hook`            a service POSTs to /api/v1/feedback/hooks/<channel id>,
                                     signed with the channel's inbound key (no user token)
-3. scheduled pull `pull`            the scheduler asks capable channels for their totals
+3. scheduled pull `pull`            the scheduler asks capable channels for their totals;
+                  `daily_stats`     once a day for services that publish yesterday's
+                                    figures (公众号), with their comments
 4. own pages      `pages`           reads, likes, comments and shares on the web channel's
                                     public pages (/p/<slug>)
 5. e-mail         `email_tracking`  the open pixel and signed click redirects in e-mails
@@ -22,7 +24,18 @@ name, so no attribute of this package changes meaning after an import).
 
 from __future__ import annotations
 
-from . import csv_import, demo, email_tracking, history, hook, ingest, pages, pull, push
+from . import (
+    csv_import,
+    daily_stats,
+    demo,
+    email_tracking,
+    history,
+    hook,
+    ingest,
+    pages,
+    pull,
+    push,
+)
 from .history import post_timeline, received_comments, trends
 from .hook import create_hook_key, hook_keys, receive, sign, verify_hook
 from .ingest import (
@@ -45,6 +58,7 @@ __all__ = [
     "collect_metrics",
     "create_hook_key",
     "csv_import",
+    "daily_stats",
     "demo",
     "email_tracking",
     "history",
