@@ -3,9 +3,9 @@
 A channel's own figures per day as the service reports them for the whole account (公众号
 getbizsummary), written by the daily statistics job.
 
-Revision ID: 0006
+Revision ID: 0005
 Revises: 0004
-Create Date: 2026-12-08 10:00:00
+Create Date: 2026-12-07 00:00:00
 
 """
 from alembic import op
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0006'
+revision = '0005'
 down_revision = '0004'
 branch_labels = None
 depends_on = None
