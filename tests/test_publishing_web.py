@@ -158,6 +158,53 @@ def test_publishing_page_lists_and_acts(db, client, login, author):
         as_text=True)
 
 
+def test_reschedule_form_refuses_a_skipped_time_and_offers_a_repeated_ones_occurrences(
+        db, client, login, author):
+    author.timezone = "Europe/London"
+    db.session.commit()
+    login(author)
+    channel = make_channel(db.session)
+    post = make_post(db.session, channel, author, utcnow() + timedelta(hours=1))
+    before = post.scheduled_at
+    url = f"/publishing/posts/{post.id}/reschedule"
+    # 30 March 2031: London's clocks go from 01:00 GMT to 02:00 BST.
+    r = client.post(url, data={"scheduled_at": "2031-03-30T01:30"})
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    assert "does not exist in Europe/London" in html and "2031-03-30 02:00 BST (UTC+1)" in html
+    assert 'value="2031-03-30T01:30"' in html and "data-fold-choice" not in html
+    assert fresh(db, post.id).scheduled_at == before
+    # 26 October 2031: 01:30 happens twice (BST, then GMT).
+    wall = "2031-10-26T01:30"
+    r = client.post(url, data={"scheduled_at": wall})
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    assert "01:30 BST (UTC+1) or 01:30 GMT (UTC+0)" in html
+    assert 'data-fold-choice' in html and f'name="fold_for" value="{wall}"' in html
+    assert f'value="{wall}"' in html
+    assert fresh(db, post.id).scheduled_at == before
+    r = client.post(url, data={"scheduled_at": wall, "fold": "0", "fold_for": wall})
+    assert r.status_code == 302
+    assert fresh(db, post.id).scheduled_at.isoformat() == "2031-10-26T00:30:00+00:00"
+    r = client.post(url, data={"scheduled_at": wall, "fold": "1", "fold_for": wall})
+    assert r.status_code == 302
+    assert fresh(db, post.id).scheduled_at.isoformat() == "2031-10-26T01:30:00+00:00"
+
+
+def test_wall_clock_errors_are_in_chinese(db, client, login, author):
+    author.timezone, author.locale = "America/New_York", "zh"
+    db.session.commit()
+    login(author)
+    post = make_post(db.session, make_channel(db.session), author, utcnow() + timedelta(hours=1))
+    url = f"/publishing/posts/{post.id}/reschedule"
+    html = client.post(url, data={"scheduled_at": "2030-03-10T02:30"}).get_data(as_text=True)
+    assert "America/New_York" in html and "2030-03-10 03:00 EDT (UTC-4)" in html
+    assert "does not exist" not in html and "不存在" in html
+    html = client.post(url, data={"scheduled_at": "2030-11-03T01:30"}).get_data(as_text=True)
+    assert "01:30 EDT (UTC-4)" in html and "happens twice" not in html
+    assert "Which one" not in html and "The second time" not in html
+
+
 def test_publishing_page_in_chinese(db, client, login, author):
     login(author)
     make_post(db.session, make_channel(db.session), author, utcnow() + timedelta(hours=1))
