@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -37,11 +38,14 @@ def decode_reason(text: str | None) -> tuple[str, dict[str, Any], str | None]:
     return text, {}, None
 
 
-def reason_text(text: str | None, translate: Callable[[str, dict], str] | None = None) -> str:
-    """Render a stored reason, translated when a translate(msgid, params) is given."""
+def reason_text(text: str | None, translate: Callable[[str, dict], str] | None = None,
+                instant: Callable[[datetime], str] | None = None) -> str:
+    """Render a stored reason, translated when a translate(msgid, params) is given; instant
+    params (see instant_param) are written by instant(), e.g. in the reader's zone."""
     msg, params, detail = decode_reason(text)
     if not msg:
         return ""
+    params = readable_params(params, instant)
     if translate is not None:
         out = translate(msg, params)
     else:
@@ -50,3 +54,37 @@ def reason_text(text: str | None, translate: Callable[[str, dict], str] | None =
         except (KeyError, ValueError, TypeError):
             out = msg
     return f"{out} ({detail})" if detail else out
+
+
+# --- instants -------------------------------------------------------------------------------
+# A moment in time stored as a param must be shown in each reader's zone, not as the UTC text
+# it was written with. It is stored typed, {"instant": "<ISO 8601 UTC>"}, and turned into
+# text only when rendered. (Reasons stored before this was added hold plain text and stay so.)
+
+_INSTANT = "instant"
+
+
+def instant_param(value: datetime) -> dict[str, str]:
+    """A reason param for a moment in time: each reader sees it in their zone and language."""
+    return {_INSTANT: value.astimezone(UTC).isoformat().replace("+00:00", "Z")}
+
+
+def _utc_text(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def readable_params(params: Mapping[str, Any],
+                    instant: Callable[[datetime], str] | None = None) -> dict[str, Any]:
+    """The params with each instant written by instant(); without one, in UTC (say so)."""
+    out = dict(params)
+    for key, value in params.items():
+        if isinstance(value, dict) and set(value) == {_INSTANT}:
+            try:
+                moment = datetime.fromisoformat(str(value[_INSTANT]).replace("Z", "+00:00"))
+            except ValueError:
+                out[key] = str(value[_INSTANT])
+                continue
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            out[key] = (instant or _utc_text)(moment)
+    return out

@@ -270,10 +270,71 @@ def test_moving_across_new_york_dst_uses_the_wall_clock(bearer, client, editor, 
     res = _patch(client, post.id, {"scheduled_at": "2027-03-15T09:00:00",
                                    "timezone": "America/New_York"}, h)
     assert res.get_json()["scheduled_at"] == "2027-03-15T13:00:00Z"  # 09:00 EDT
-    # 01:30 on 7 November 2027 happens twice in New York; the first (EDT) is taken.
+    # 01:30 on 7 November 2027 happens twice in New York: `fold` picks the occurrence.
     res = _patch(client, post.id, {"scheduled_at": "2027-11-07T01:30:00",
+                                   "timezone": "America/New_York", "fold": 0}, h)
+    assert res.status_code == 200, res.get_json()
+    assert res.get_json()["scheduled_at"] == "2027-11-07T05:30:00Z"  # 01:30 EDT
+    res = _patch(client, post.id, {"scheduled_at": "2027-11-07T01:30:00",
+                                   "timezone": "America/New_York", "fold": 1}, h)
+    assert res.status_code == 200, res.get_json()
+    assert res.get_json()["scheduled_at"] == "2027-11-07T06:30:00Z"  # 01:30 EST
+
+
+def test_a_repeated_wall_time_without_fold_is_refused_naming_both(bearer, client, editor,
+                                                                   plan, db):
+    ch = plan.channel()
+    post = plan.post(ch, datetime(2027, 3, 13, 14, 0, tzinfo=UTC))
+    plan.commit()
+    res = _patch(client, post.id, {"scheduled_at": "2027-11-07T01:30:00",
+                                   "timezone": "America/New_York"}, bearer(editor))
+    assert res.status_code == 422
+    error = res.get_json()["error"]
+    assert error["code"] == "validation_error" and error["message"]
+    (text,) = error["fields"]["scheduled_at"]
+    assert "01:30 EDT (UTC-4) or 01:30 EST (UTC-5)" in text and "America/New_York" in text
+    assert "0 for 01:30 EDT (UTC-4), 1 for 01:30 EST (UTC-5)" in error["fields"]["fold"][0]
+    db.session.expire_all()
+    assert db.session.get(Post, post.id).scheduled_at == datetime(2027, 3, 13, 14, 0,
+                                                                 tzinfo=UTC)
+
+
+@pytest.mark.parametrize("zone, wall, first_valid", [
+    ("America/New_York", "2027-03-14T02:30:00", "2027-03-14 03:00 EDT (UTC-4)"),
+    ("Europe/London", "2027-03-28T01:15:00", "2027-03-28 02:00 BST (UTC+1)"),
+    ("Australia/Lord_Howe", "2027-10-03T02:10:00", "2027-10-03 02:30 (UTC+11)"),
+])
+def test_a_wall_time_in_a_dst_gap_is_refused_even_with_fold(bearer, client, editor, plan, db,
+                                                           zone, wall, first_valid):
+    ch = plan.channel()
+    post = plan.post(ch, datetime(2027, 2, 3, 14, 0, tzinfo=UTC))
+    plan.commit()
+    for extra in ({}, {"fold": 0}, {"fold": 1}):
+        res = _patch(client, post.id, {"scheduled_at": wall, "timezone": zone, **extra},
+                     bearer(editor))
+        assert res.status_code == 422, res.get_json()
+        (text,) = res.get_json()["error"]["fields"]["scheduled_at"]
+        assert "does not exist" in text and first_valid in text
+    db.session.expire_all()
+    assert db.session.get(Post, post.id).scheduled_at == datetime(2027, 2, 3, 14, 0, tzinfo=UTC)
+
+
+def test_fold_is_checked_and_ignored_where_nothing_is_ambiguous(bearer, client, editor, plan):
+    ch = plan.channel()
+    post = plan.post(ch, datetime(2027, 2, 3, 14, 0, tzinfo=UTC))
+    plan.commit()
+    h = bearer(editor)
+    for bad in (2, -1, "1", True, 0.5):
+        res = _patch(client, post.id, {"scheduled_at": "2027-11-07T01:30:00",
+                                       "timezone": "America/New_York", "fold": bad}, h)
+        assert res.status_code == 422 and "fold" in res.get_json()["error"]["fields"], bad
+    # An ordinary time, and a time with an offset (an instant: never ambiguous).
+    res = _patch(client, post.id, {"scheduled_at": "2027-02-05T10:30:00",
+                                   "timezone": "Asia/Shanghai", "fold": 1}, h)
+    assert res.status_code == 200 and res.get_json()["scheduled_at"] == "2027-02-05T02:30:00Z"
+    res = _patch(client, post.id, {"scheduled_at": "2027-11-07T01:30:00-05:00",
                                    "timezone": "America/New_York"}, h)
-    assert res.get_json()["scheduled_at"] == "2027-11-07T05:30:00Z"
+    assert res.status_code == 200 and res.get_json()["scheduled_at"] == "2027-11-07T06:30:00Z"
 
 
 @pytest.mark.parametrize("status", ["published", "publishing"])

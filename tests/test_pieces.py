@@ -324,6 +324,58 @@ def test_new_prefills_the_time_from_the_calendar_and_schedules_in_the_viewers_zo
     assert post.scheduled_at == datetime(2030, 12, 1, 12, 30, tzinfo=UTC)
 
 
+def test_piece_form_refuses_a_time_the_clocks_skip_and_keeps_the_input(
+        app, db, t, editor, login):
+    editor.timezone = "America/New_York"
+    db.session.commit()
+    client = login(editor)
+    # 10 March 2030: New York's clocks go from 02:00 straight to 03:00.
+    response = client.post("/pieces/new", data=_form(t, title="Spring piece",
+                                                     scheduled_at="2030-03-10T02:30",
+                                                     fold="0", fold_for="2030-03-10T02:30"))
+    assert response.status_code == 422
+    errors = re.findall(r'data-field-error="scheduled_at">([^<]*)<', response.text)
+    assert len(errors) == 1
+    assert "does not exist in America/New_York" in errors[0]
+    assert "2030-03-10 03:00 EDT (UTC-4)" in errors[0]
+    assert "data-fold-choice" not in response.text  # nothing to choose: the time never happens
+    assert 'value="Spring piece"' in response.text and 'value="2030-03-10T02:30"' in response.text
+    assert _count(db, ContentPiece) == 0
+
+
+def test_piece_form_offers_both_occurrences_of_a_repeated_time(app, db, t, editor, login):
+    editor.timezone = "America/New_York"
+    db.session.commit()
+    client = login(editor)
+    wall = "2030-11-03T01:30"  # happens twice: 01:30 EDT, then 01:30 EST
+    response = client.post("/pieces/new", data=_form(t, title="Autumn piece",
+                                                     scheduled_at=wall))
+    assert response.status_code == 422
+    (error,) = re.findall(r'data-field-error="scheduled_at">([^<]*)<', response.text)
+    assert "01:30 EDT (UTC-4) or 01:30 EST (UTC-5)" in error
+    assert "data-fold-choice" in response.text
+    assert f'name="fold_for" value="{wall}"' in response.text
+    assert re.search(r'name="fold" id="fold-0" value="0">\s*<label[^>]*>[^<]*01:30 EDT',
+                     response.text)
+    assert re.search(r'name="fold" id="fold-1" value="1">\s*<label[^>]*>[^<]*01:30 EST',
+                     response.text)
+    assert 'value="Autumn piece"' in response.text
+    assert _count(db, ContentPiece) == 0
+    # Submitted without a choice again: asked again, still nothing saved.
+    again = client.post("/pieces/new", data=_form(t, scheduled_at=wall, fold_for=wall))
+    assert again.status_code == 422 and _count(db, ContentPiece) == 0
+    # A choice made for another time does not carry over to an edited one.
+    stale = client.post("/pieces/new", data=_form(t, scheduled_at=wall, fold="1",
+                                                  fold_for="2030-11-03T01:15"))
+    assert stale.status_code == 422 and _count(db, ContentPiece) == 0
+    # The second occurrence, chosen: 01:30 EST is 06:30 UTC.
+    done = client.post("/pieces/new", data=_form(t, title="Autumn piece", scheduled_at=wall,
+                                                 fold="1", fold_for=wall))
+    assert done.status_code == 302
+    post = db.session.scalars(select(Post)).one()
+    assert post.scheduled_at == datetime(2030, 11, 3, 6, 30, tzinfo=UTC)
+
+
 def test_edit_form_shows_the_piece_and_saves_a_new_version(app, db, t, editor, login):
     piece = _create(db, t, editor, variants={str(t.web.id): {"title": "Web title"}})
     piece.status, piece.approved_version = "approved", 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -156,6 +157,108 @@ def test_publishing_page_lists_and_acts(db, client, login, author):
                     data={"scheduled_at": "2001-01-01T00:00"})
     assert r.status_code == 422 and 'data-field-error="scheduled_at"' in r.get_data(
         as_text=True)
+
+
+def test_reschedule_form_refuses_a_skipped_time_and_offers_a_repeated_ones_occurrences(
+        db, client, login, author):
+    author.timezone = "Europe/London"
+    db.session.commit()
+    login(author)
+    channel = make_channel(db.session)
+    post = make_post(db.session, channel, author, utcnow() + timedelta(hours=1))
+    before = post.scheduled_at
+    url = f"/publishing/posts/{post.id}/reschedule"
+    # 30 March 2031: London's clocks go from 01:00 GMT to 02:00 BST.
+    r = client.post(url, data={"scheduled_at": "2031-03-30T01:30"})
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    assert "does not exist in Europe/London" in html and "2031-03-30 02:00 BST (UTC+1)" in html
+    assert 'value="2031-03-30T01:30"' in html and "data-fold-choice" not in html
+    assert fresh(db, post.id).scheduled_at == before
+    # 26 October 2031: 01:30 happens twice (BST, then GMT).
+    wall = "2031-10-26T01:30"
+    r = client.post(url, data={"scheduled_at": wall})
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    assert "01:30 BST (UTC+1) or 01:30 GMT (UTC+0)" in html
+    assert 'data-fold-choice' in html and f'name="fold_for" value="{wall}"' in html
+    assert f'value="{wall}"' in html
+    assert fresh(db, post.id).scheduled_at == before
+    r = client.post(url, data={"scheduled_at": wall, "fold": "0", "fold_for": wall})
+    assert r.status_code == 302
+    assert fresh(db, post.id).scheduled_at.isoformat() == "2031-10-26T00:30:00+00:00"
+    r = client.post(url, data={"scheduled_at": wall, "fold": "1", "fold_for": wall})
+    assert r.status_code == 302
+    assert fresh(db, post.id).scheduled_at.isoformat() == "2031-10-26T01:30:00+00:00"
+
+
+def test_wall_clock_errors_are_in_chinese(db, client, login, author):
+    author.timezone, author.locale = "America/New_York", "zh"
+    db.session.commit()
+    login(author)
+    post = make_post(db.session, make_channel(db.session), author, utcnow() + timedelta(hours=1))
+    url = f"/publishing/posts/{post.id}/reschedule"
+    html = client.post(url, data={"scheduled_at": "2030-03-10T02:30"}).get_data(as_text=True)
+    assert "America/New_York" in html and "2030-03-10 03:00 EDT (UTC-4)" in html
+    assert "does not exist" not in html and "不存在" in html
+    html = client.post(url, data={"scheduled_at": "2030-11-03T01:30"}).get_data(as_text=True)
+    assert "01:30 EDT (UTC-4)" in html and "happens twice" not in html
+    assert "Which one" not in html and "The second time" not in html
+
+
+def test_a_missed_posts_time_is_shown_in_each_readers_zone_and_language(
+        db, client, login, author, make_user):
+    import random
+    from zoneinfo import ZoneInfo
+
+    from babel import dates
+    from sqlalchemy.orm import sessionmaker
+
+    from contentops.services import publishing
+
+    from .engine_support import Clock, FakeAdapter
+
+    clock = Clock()  # 2026-11-11 12:00 UTC
+    due = clock.now - timedelta(hours=2)  # 10:00 UTC: beyond the channel's 60-minute grace
+    channel = make_channel(db.session, grace_minutes=60)
+    post = make_post(db.session, channel, author, due)
+    factory = sessionmaker(bind=db.engine, expire_on_commit=False)
+    publishing.Dispatcher(factory, lambda _channel: FakeAdapter(), node="n", clock=clock,
+                          workers=1, rng=random.Random(1)).run()
+    missed = fresh(db, post.id)
+    assert missed.status == "missed"
+    assert '"instant": "2026-11-11T10:00:00Z"' in missed.last_error
+
+    def shown(zone: str, locale: str) -> str:
+        return dates.format_datetime(due, "medium", tzinfo=ZoneInfo(zone), locale=locale)
+
+    # English, in New York (05:00 EST), on the post's page and in the notification.
+    author.timezone, author.locale = "America/New_York", "en"
+    db.session.commit()
+    login(author)
+    new_york = shown("America/New_York", "en")
+    assert "5:00" in new_york
+    html = client.get(f"/publishing/posts/{post.id}").get_data(as_text=True)
+    reason = re.search(r"data-reason>([^<]*)<", html).group(1)
+    assert f"No scheduler was running at {new_york} and" in reason and "10:00" not in reason
+    assert new_york in client.get("/notifications/").get_data(as_text=True)
+    # Chinese, in Shanghai (18:00), for another reader of the same stored reason.
+    reader = make_user("editor")
+    reader.timezone, reader.locale = "Asia/Shanghai", "zh"
+    db.session.commit()
+    other = client.application.test_client()
+    login(reader, other)
+    shanghai = shown("Asia/Shanghai", "zh")
+    assert "18:00" in shanghai
+    html = other.get(f"/publishing/posts/{post.id}").get_data(as_text=True)
+    reason = re.search(r"data-reason>([^<]*)<", html).group(1)
+    assert shanghai in reason and "No scheduler" not in reason and "10:00" not in reason
+    # The API: in the token owner's zone (a token has no session; the team zone is Shanghai).
+    api = client.application.test_client()
+    body = api.get("/api/v1/posts", headers={**bearer(db, author),
+                                             "Accept-Language": "en"}).get_json()
+    (item,) = [i for i in body["items"] if i["id"] == post.id]
+    assert new_york in item["last_error"] and "10:00" not in item["last_error"]
 
 
 def test_publishing_page_in_chinese(db, client, login, author):

@@ -18,7 +18,7 @@ from ..services import calendar as cal
 from ..services import observances as obs
 from ..services import options
 from ..services.publishing import mass_send, quotas, receive_limits, schedule_post
-from ..timeutil import utcnow
+from ..timeutil import AmbiguousTimeError, WallClockError, utcnow
 from . import api_bp, json_body
 from .auth import api_role, api_user
 from .schemas import post_dict
@@ -142,15 +142,25 @@ def calendar_unscheduled():
 
 def parse_when(data: dict[str, Any], default_tz: str) -> datetime:
     """`scheduled_at` as ISO 8601 with an offset, or a wall-clock time plus `timezone`
-    (what a calendar in a named zone knows after a drop)."""
+    (what a calendar in a named zone knows after a drop) and, for a time that happens twice
+    as the clocks go back, `fold` (0: the first occurrence, 1: the second)."""
     raw = data.get("scheduled_at")
     if not isinstance(raw, str) or not raw.strip():
         raise ValidationError({"scheduled_at": [N_("Give the new time.")]})
     tz = data.get("timezone") or default_tz
     if not isinstance(tz, str) or not cal.is_valid_timezone(tz):
         raise ValidationError({"timezone": [N_("Choose a time zone from the list.")]})
+    fold = data.get("fold")
+    # bool is an int in Python; `true` is not a valid fold.
+    if fold is not None and (type(fold) is not int or fold not in (0, 1)):
+        raise ValidationError({"fold": [N_("Use 0 (the first occurrence) or 1 (the second).")]})
     try:
-        return cal.parse_moment(raw, tz)
+        return cal.parse_moment(raw, tz, strict=True, fold=fold)
+    except WallClockError as exc:
+        error = exc.as_validation_error("scheduled_at")
+        if isinstance(exc, AmbiguousTimeError):
+            error.fields["fold"] = [N_("Send fold: 0 for %(earlier)s, 1 for %(later)s.")]
+        raise error from None
     except ValueError:
         raise ValidationError({"scheduled_at": [
             N_("Use ISO 8601, e.g. 2026-11-11T09:00:00+08:00.")]}) from None
@@ -164,7 +174,7 @@ def move_post(post_id: int):
     post = db.session.get(Post, post_id)
     if post is None:
         raise NotFound(N_("No such post."))
-    unknown = sorted(set(data) - {"scheduled_at", "timezone"})
+    unknown = sorted(set(data) - {"scheduled_at", "timezone", "fold"})
     if unknown:
         raise ValidationError({name: [N_("This field cannot be changed here.")]
                                for name in unknown})

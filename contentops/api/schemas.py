@@ -7,7 +7,10 @@ caller's language, never sent as their raw stored form.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+
+from flask import current_app, g
 
 from ..channels.base import Finding
 from ..i18n import translate
@@ -18,6 +21,7 @@ from ..reasons import reason_text
 from ..rendering import markdown_to_html
 from ..services.content import variants_of
 from ..timeutil import isoformat
+from ..web.formatting import format_datetime_in
 
 
 def named(record: Any) -> dict[str, Any] | None:
@@ -40,6 +44,13 @@ def warning_dict(finding: Finding) -> dict[str, Any]:
     return {"code": finding.code, "message": translate(finding.message, dict(finding.params))}
 
 
+def _reader_time(value: datetime) -> str:
+    """A time in a reason, in the API caller's zone (a token has no session to take it from)."""
+    user = g.get("api_user")
+    zone = (getattr(user, "timezone", None) or current_app.config["CONTENTOPS_TIMEZONE"])
+    return format_datetime_in(value, zone)
+
+
 # --- posts ------------------------------------------------------------------------------------
 
 def post_dict(post: Post) -> dict[str, Any]:
@@ -57,7 +68,7 @@ def post_dict(post: Post) -> dict[str, Any]:
         "external_id": post.external_id,
         "external_url": post.external_url,
         "attempt_count": post.attempt_count,
-        "last_error": reason_text(post.last_error, translate) or None,
+        "last_error": reason_text(post.last_error, translate, instant=_reader_time) or None,
         "metrics": {name: getattr(post, name) or 0 for name in METRICS},
     }
 

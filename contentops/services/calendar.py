@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from ..errors import N_, ValidationError
 from ..models import Audience, Campaign, Channel, ContentPiece, Post, Style, User
 from ..models.types import epoch_seconds
-from ..timeutil import LocalClock, as_utc, is_valid_timezone, isoformat
+from ..timeutil import LocalClock, as_utc, is_valid_timezone, isoformat, resolve_local
 from . import audit
 from .publishing.actions import SCHEDULABLE
 from .publishing.quotas import COUNTED_STATES
@@ -114,8 +114,14 @@ def parse_timezone(name: str | None, default: str) -> str:
     return name
 
 
-def parse_moment(value: str, tz: str) -> datetime:
-    """A range bound: a date, or a date-time with or without offset (then in `tz`)."""
+def parse_moment(value: str, tz: str, *, strict: bool = False,
+                 fold: int | None = None) -> datetime:
+    """A date, or a date-time with or without offset (then a wall-clock time in `tz`).
+
+    A range bound is lenient: a bound in a DST gap or a repeated hour only widens or narrows
+    a query by an hour. A time a post is moved to is `strict`: timeutil.resolve_local refuses
+    a skipped time and a repeated one without `fold` (WallClockError).
+    """
     text = value.strip()
     if "T" in text:  # a '+' offset in an unencoded query string arrives as a space
         text = text.replace(" ", "+")
@@ -123,6 +129,8 @@ def parse_moment(value: str, tz: str) -> datetime:
         text = text[:-1] + "+00:00"
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
+        if strict:
+            return resolve_local(parsed, tz, fold)
         parsed = parsed.replace(tzinfo=ZoneInfo(tz))
     return as_utc(parsed)
 

@@ -151,11 +151,13 @@ def _fill(text: str, params: Mapping[str, Any]) -> str:
 
 
 def localized_params(params: Mapping[str, Any],
-                     translate: Callable[[str, Mapping[str, Any]], str]) -> dict[str, Any]:
-    """The params with a stored failure reason (`reason_code`) rendered by `translate`."""
+                     translate: Callable[[str, Mapping[str, Any]], str],
+                     instant: Callable[[datetime], str] | None = None) -> dict[str, Any]:
+    """The params with a stored failure reason (`reason_code`) rendered by `translate`, its
+    times by `instant` (the reader's zone; UTC, labelled, without one)."""
     out = dict(params)
     if out.get("reason_code"):
-        out["reason"] = reason_text(out["reason_code"], translate)
+        out["reason"] = reason_text(out["reason_code"], translate, instant=instant)
     return out
 
 

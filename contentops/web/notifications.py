@@ -10,6 +10,7 @@ from ..extensions import db
 from ..i18n import translate
 from ..security import requires_role
 from ..services import notifications
+from .formatting import format_datetime
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 
@@ -25,8 +26,8 @@ def _configure_mail(state) -> None:
 @bp.app_template_global()
 def notification_text(item) -> str:
     """Notifications store a msgid and params: each reader sees their own language."""
-    return translate(item.message,
-                     notifications.localized_params(item.params or {}, translate))
+    return translate(item.message, notifications.localized_params(
+        item.params or {}, translate, instant=format_datetime))
 
 
 @bp.get("/")

@@ -15,7 +15,7 @@ from wtforms import HiddenField, SelectField, SelectMultipleField, StringField, 
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
-from ..errors import N_, DomainError, ValidationError
+from ..errors import DomainError, ValidationError
 from ..extensions import db
 from ..i18n import error_message, select_timezone, translate
 from ..models import PIECE_STATES, Channel, ContentPiece
@@ -23,7 +23,16 @@ from ..rendering import markdown_to_html
 from ..security import requires_role
 from ..services import content as content_service
 from ..services import options as options_service
-from ..timeutil import is_valid_timezone, parse_local, to_zone, utcnow
+from ..timeutil import (
+    NonexistentTimeError,
+    WallClockError,
+    is_valid_timezone,
+    parse_local,
+    resolve_local,
+    to_zone,
+    utcnow,
+)
+from .wallclock import fold_choice, requested_fold
 
 bp = Blueprint("pieces", __name__, url_prefix="/pieces")
 
@@ -146,12 +155,19 @@ def _prefill_time() -> str:
     wall = datetime.combine(day, at)
     zone = request.args.get("tz", "")
     if zone and zone != select_timezone() and is_valid_timezone(zone):
-        return _local_input(parse_local(wall.isoformat(), zone))
+        # Only a suggestion the user sees and can change: a slot the clocks skip starts
+        # when the gap ends, a repeated one at its first occurrence.
+        try:
+            when = resolve_local(wall, zone, fold=0)
+        except NonexistentTimeError as exc:
+            when = exc.first_valid
+        return _local_input(when)
     return wall.strftime("%Y-%m-%dT%H:%M")
 
 
 def _form_data(form: PieceForm, channels: list[Channel], *, creating: bool,
-               original_time: str, parse_time: bool = True) -> dict[str, Any]:
+               original_time: str, parse_time: bool = True,
+               fold: int | None = None) -> dict[str, Any]:
     """The form as the service's input (the same shape the JSON API sends)."""
     data: dict[str, Any] = {
         "title": form.title.data or "",
@@ -174,7 +190,7 @@ def _form_data(form: PieceForm, channels: list[Channel], *, creating: bool,
     raw_time = (form.scheduled_at.data or "").strip()
     # On edit, an untouched time field is not a request to move anything.
     if parse_time and raw_time and (creating or raw_time != original_time):
-        data["scheduled_at"] = parse_local(raw_time, select_timezone())
+        data["scheduled_at"] = parse_local(raw_time, select_timezone(), fold)
     return data
 
 
@@ -210,18 +226,25 @@ def _editor(piece: ContentPiece | None):
         if request.method == "GET":
             _fill_from_piece(form, piece, original_time)
     form_errors: list[str] = []
+    choice: dict[str, Any] | None = None  # the occurrences offered for a repeated time
     status: int | None = None
     if request.method == "POST":
         # WTForms checks presence and length; the service checks everything else. Both run,
         # so the user sees every problem at once, each next to its field.
         form_ok = form.validate()
-        time_error = None
+        time_error: str | None = None  # already in the user's language
+        raw_time = (form.scheduled_at.data or "").strip()
         try:
-            data = _form_data(form, channels, creating=creating, original_time=original_time)
-        except ValueError:
+            data = _form_data(form, channels, creating=creating, original_time=original_time,
+                              fold=requested_fold(request.form, raw_time))
+        except (WallClockError, ValueError) as exc:
             data = _form_data(form, channels, creating=creating, original_time=original_time,
                               parse_time=False)
-            time_error = N_("Enter a date and time.")
+            if isinstance(exc, WallClockError):
+                time_error = translate(exc.message, exc.params)
+                choice = fold_choice(exc, raw_time)
+            else:
+                time_error = gettext("Enter a date and time.")
         try:
             if creating:
                 result = content_service.create_piece(db.session, data, author=current_user,
@@ -232,12 +255,12 @@ def _editor(piece: ContentPiece | None):
                     db.session, piece, data, actor=current_user, now=utcnow(),
                     expected_version=int(started) if (started or "").isdigit() else None)
             if time_error or not form_ok:
-                raise ValidationError({"scheduled_at": [time_error]} if time_error else {})
+                raise ValidationError({})
         except ValidationError as exc:
             db.session.rollback()
-            if time_error:
-                exc.fields.setdefault("scheduled_at", [time_error])
             form_errors = _apply_errors(form, exc)
+            if time_error and time_error not in form.scheduled_at.errors:
+                form.scheduled_at.errors = [*form.scheduled_at.errors, time_error]
         except DomainError as exc:
             db.session.rollback()
             form_errors = [error_message(exc)]
@@ -258,7 +281,7 @@ def _editor(piece: ContentPiece | None):
         status = 422 if request.method == "POST" else 200
     return render_template(
         "pieces/edit.html", form=form, piece=piece, channels=channels,
-        variant_names=_variant_names, form_errors=form_errors,
+        variant_names=_variant_names, form_errors=form_errors, fold_choice=choice,
         timezone=select_timezone(), title=gettext("New piece") if creating
         else gettext("Edit piece")), status
 

@@ -25,7 +25,9 @@ from ..models import Post
 from ..reasons import reason_text
 from ..security import requires_role
 from ..services import publishing, system
-from ..timeutil import parse_local, to_zone, utcnow
+from ..timeutil import WallClockError, parse_local, to_zone, utcnow
+from .formatting import format_datetime
+from .wallclock import fold_choice, requested_fold
 
 bp = Blueprint("publishing", __name__, url_prefix="/publishing")
 
@@ -66,7 +68,7 @@ ACTIONS = {
 
 def _reason(post_or_text) -> str:
     text = post_or_text if isinstance(post_or_text, str | None) else post_or_text.last_error
-    return reason_text(text, translate)
+    return reason_text(text, translate, instant=format_datetime)
 
 
 @bp.app_context_processor
@@ -124,7 +126,8 @@ def _render_detail(post: Post, errors: dict | None = None, status: int = 200):
         "publishing/detail.html", title=post.title, post=post,
         attempts=publishing.attempts_for(db.session, post.id), errors=errors or {},
         scheduled_local=request.form.get("scheduled_at") or _local_value(post),
-        copy_text=copy_text, current_timezone=str(get_timezone())), status
+        copy_text=copy_text, current_timezone=str(get_timezone()),
+        fold_choice=g.get("fold_choice")), status
 
 
 def _back(post: Post):
@@ -189,7 +192,10 @@ def _reschedule(post: Post) -> list:
     if not raw:
         raise ValidationError({"scheduled_at": [N_("This field is required.")]})
     try:
-        when = parse_local(raw, str(get_timezone()))
+        when = parse_local(raw, str(get_timezone()), requested_fold(request.form, raw))
+    except WallClockError as exc:
+        g.fold_choice = fold_choice(exc, raw)
+        raise exc.as_validation_error("scheduled_at") from None
     except ValueError:
         raise ValidationError({"scheduled_at": [N_("Enter a date and time.")]}) from None
     return publishing.reschedule(db.session, post, when, actor=current_user, now=utcnow(),

@@ -22,8 +22,8 @@ from ...channels.base import ChannelAdapter, OutgoingPost
 from ...errors import N_
 from ...models import Channel, ContentPiece, Post
 from ...models.scheduler import ChannelBucket
-from ...reasons import encode_reason
-from ...timeutil import as_utc, isoformat
+from ...reasons import encode_reason, instant_param
+from ...timeutil import as_utc
 from .. import channels, recipients, review
 from . import notices
 from .types import (
@@ -189,7 +189,7 @@ def _decide(session: Session, candidates: list[Post], now: datetime, team_tz: st
                 decision.missed[post.id] = encode_reason(
                     N_("No scheduler was running at %(time)s and the post is more than "
                        "%(minutes)s minutes late; decide whether to send it."),
-                    {"time": isoformat(post.scheduled_at), "minutes": channel.grace_minutes})
+                    {"time": instant_param(post.scheduled_at), "minutes": channel.grace_minutes})
             else:
                 ready.append(post)
         quota = min([q for q in (channel.daily_quota, caps.daily_quota) if q], default=None)
