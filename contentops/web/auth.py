@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
-from flask_babel import gettext, lazy_gettext
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext, lazy_gettext, ngettext
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField
@@ -15,8 +24,9 @@ from wtforms.validators import DataRequired, Email, Length
 from ..extensions import db
 from ..i18n import LOCALE_COOKIE
 from ..security import public, requires_role
+from ..services import login_throttle as throttle
 from ..services import users as user_service
-from ..timeutil import is_valid_timezone
+from ..timeutil import is_valid_timezone, utcnow
 
 bp = Blueprint("auth", __name__)
 
@@ -41,6 +51,12 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
+def throttled_message(seconds: int) -> str:
+    return ngettext("Too many sign-in attempts; try again in %(num)d minute.",
+                    "Too many sign-in attempts; try again in %(num)d minutes.",
+                    throttle.minutes(seconds))
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @public
 def login():
@@ -48,10 +64,25 @@ def login():
         return redirect(url_for("index"))
     form = LoginForm()
     if form.validate_on_submit():
+        secret = current_app.config["SECRET_KEY"]
+        now = utcnow()
+        account = throttle.account_subject(secret, form.email.data)
+        subjects = [account, throttle.ip_subject(secret, request.remote_addr)]
+        # Checked before the password, so a refused attempt reveals nothing about it.
+        wait = throttle.retry_after(db.session, subjects, now=now)
+        if wait is not None:
+            db.session.rollback()
+            response = make_response(render_template(
+                "auth/login.html", form=form, throttled=throttled_message(wait)), 429)
+            response.headers["Retry-After"] = str(wait)
+            return response
         user = user_service.authenticate(db.session, form.email.data, form.password.data)
         if user is None:
+            throttle.record_failure(db.session, subjects, now=now)
+            db.session.commit()
             form.password.errors.append(gettext("Wrong e-mail address or password."))
         else:
+            throttle.clear(db.session, account)
             db.session.commit()
             login_user(user, remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")) or url_for("index"))
@@ -78,7 +109,8 @@ def language():
     target = _safe_next(request.form.get("next")) or url_for("index")
     response = make_response(redirect(target))
     if lang in ("en", "zh"):
-        response.set_cookie(LOCALE_COOKIE, lang, max_age=365 * 86400, samesite="Lax")
+        response.set_cookie(LOCALE_COOKIE, lang, max_age=365 * 86400, samesite="Lax",
+                            secure=current_app.config["SESSION_COOKIE_SECURE"])
         if current_user.is_authenticated:
             current_user.locale = lang
             db.session.commit()
