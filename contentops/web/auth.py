@@ -22,10 +22,11 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length
 
 from ..extensions import db
-from ..i18n import LOCALE_COOKIE
+from ..i18n import LOCALE_COOKIE, translate
 from ..security import public, requires_role
 from ..services import login_throttle as throttle
 from ..services import users as user_service
+from ..services.passwords import password_errors
 from ..timeutil import is_valid_timezone, utcnow
 
 bp = Blueprint("auth", __name__)
@@ -137,8 +138,9 @@ def profile():
     if form.validate_on_submit():
         if form.timezone.data and not is_valid_timezone(form.timezone.data):
             form.timezone.errors.append(gettext("Choose a time zone from the list."))
-        elif form.new_password.data and len(form.new_password.data) < 10:
-            form.new_password.errors.append(gettext("Use at least 10 characters."))
+        elif form.new_password.data and (problems := password_errors(
+                form.new_password.data, current_user.email)):
+            form.new_password.errors.extend(translate(m) for m in problems)
         else:
             current_user.locale = form.locale.data or None
             current_user.timezone = form.timezone.data or None
