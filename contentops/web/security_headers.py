@@ -23,7 +23,8 @@ CSP_DIRECTIVES: dict[str, str] = {
     # allows http and https image URLs and adds referrerpolicy=no-referrer); Bootstrap draws
     # some icons as data: SVGs. Images cannot run script.
     "img-src": "'self' data: https: http:",
-    "font-src": "'self'",
+    # FullCalendar's injected stylesheet embeds its arrow icons as a data: font.
+    "font-src": "'self' data:",
     "connect-src": "'self'",
     "object-src": "'none'",
     "base-uri": "'self'",
