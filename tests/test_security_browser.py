@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -21,6 +22,17 @@ document.addEventListener('securitypolicyviolation', function (e) {
                     + ':' + e.lineNumber);
 });
 """
+
+
+def poll(page, expression: str, timeout: float = 5.0):
+    """Evaluate until truthy. Not page.wait_for_function: its polling needs eval, and the CSP
+    rightly refuses that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = page.evaluate(expression)
+        if value or time.monotonic() > deadline:
+            return value
+        page.wait_for_timeout(50)
 
 
 class Watch:
@@ -73,7 +85,7 @@ def test_main_pages_run_without_csp_violations(page, live_server, browser_login,
 
     page.goto(f"{base}/calendar/")
     page.wait_for_selector("#calendar .fc-view")
-    page.wait_for_function("document.querySelector('#calendar').dataset.loading === '0'")
+    page.wait_for_selector('#calendar[data-loading="0"]', state="attached")
     assert page.locator("#calendar .fc-event").count() >= 1
     watch.clean("calendar")
 
@@ -95,8 +107,7 @@ def test_main_pages_run_without_csp_violations(page, live_server, browser_login,
     page.goto(f"{base}/publishing/posts/{world['manual'].id}")
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     page.click("[data-copy-target]")
-    page.wait_for_function("navigator.clipboard.readText().then(t => t.length > 0)")
-    copied = page.evaluate("navigator.clipboard.readText()")
+    copied = poll(page, "navigator.clipboard.readText()")
     assert "朋友圈 预告" in copied
     watch.clean("publishing detail")
 
@@ -118,7 +129,7 @@ def test_the_policy_really_blocks_inline_script(page, live_server, browser_login
         s.textContent = 'window.__ran = true';
         document.body.appendChild(s);
     }""")
-    page.wait_for_function("window.__csp.length > 0")
+    assert poll(page, "window.__csp.length > 0")
     assert page.evaluate("window.__ran") is None
     assert any(v.startswith("script-src") for v in page.evaluate("window.__csp"))
     assert watch.errors  # Chromium reports the refusal on the console too
