@@ -351,3 +351,19 @@ def test_set_password_applies_the_rules(db, make_user):
         user_service.set_password(db.session, user, "ZHANG.WEI.LONG@example.com")
     with pytest.raises(ValidationError):
         user_service.set_password(db.session, user, "iloveyou123")
+
+
+def test_behind_a_trusted_proxy_the_forwarded_client_address_is_counted(tmp_path, clock):
+    from contentops.extensions import db
+
+    app = make_app(tmp_path, CONTENTOPS_TRUSTED_PROXIES=1)
+    with app.app_context():
+        db.create_all()
+        app.test_client().post("/login", data={"email": "x@example.com", "password": "wrong one"},
+                               environ_base={"REMOTE_ADDR": "10.0.0.1"},
+                               headers={"X-Forwarded-For": "198.51.100.9"})
+        keys = set(db.session.scalars(select(LoginFailure.key).where(LoginFailure.scope == "ip")))
+        secret = app.config["SECRET_KEY"]
+        assert keys == {throttle.ip_subject(secret, "198.51.100.9").key}
+        db.session.remove()
+        db.engine.dispose()
