@@ -367,3 +367,26 @@ def test_behind_a_trusted_proxy_the_forwarded_client_address_is_counted(tmp_path
         assert keys == {throttle.ip_subject(secret, "198.51.100.9").key}
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_limits_count_the_same_on_postgresql(tmp_path, pg_url):
+    from contentops.extensions import db
+
+    app = make_app(tmp_path, SQLALCHEMY_DATABASE_URI=pg_url)
+    with app.app_context():
+        db.create_all()
+        account = throttle.subject("k", "account", "a@example.com")
+        for i in range(throttle.LIMITS["account"]):
+            assert throttle.retry_after(db.session, [account], now=NOW) is None
+            throttle.record_failure(db.session, [account], now=NOW + timedelta(seconds=i))
+            db.session.commit()
+        later = NOW + timedelta(minutes=1)
+        assert throttle.retry_after(db.session, [account], now=later) == 14 * 60
+        assert throttle.retry_after(db.session, [account],
+                                    now=NOW + timedelta(minutes=15, seconds=1)) is None
+        throttle.clear(db.session, account)
+        db.session.commit()
+        assert throttle.failures(db.session, account, now=NOW) == 0
+        db.session.remove()
+        db.engine.dispose()
