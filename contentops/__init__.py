@@ -23,6 +23,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         static_folder=str(asset_dir("static")),
     )
     app.config.update(settings)
+    proxies = int(app.config.get("CONTENTOPS_TRUSTED_PROXIES") or 0)
+    if proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
     from . import models  # noqa: F401 - register the schema
     from .extensions import babel, csrf, db, login_manager, migrate

@@ -35,6 +35,22 @@ def _bool(value: str | None, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _int(value: str | None, default: int) -> int:
+    try:
+        return max(0, int(value)) if value not in (None, "") else default
+    except ValueError:
+        return default
+
+
+def secure_cookies(base_url: str, explicit: str | None = None) -> bool:
+    """Whether cookies carry the Secure flag: yes when the app is served over https.
+
+    CONTENTOPS_SECURE_COOKIES overrides the guess, e.g. `1` when a proxy terminates TLS for a
+    base URL that is still written http://, or `0` to try an https base URL over plain http.
+    """
+    return _bool(explicit, base_url.strip().lower().startswith("https://"))
+
+
 def load_settings(
     overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
@@ -58,6 +74,9 @@ def load_settings(
         # Absolute base for links that leave the app (public pages, e-mails, feeds).
         "CONTENTOPS_BASE_URL": (env.get("CONTENTOPS_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
         "CONTENTOPS_SCHEDULER": _bool(env.get("CONTENTOPS_SCHEDULER"), True),
+        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto to believe: the
+        # client address then is the real one (sign-in limits, read counts), not the proxy's.
+        "CONTENTOPS_TRUSTED_PROXIES": _int(env.get("CONTENTOPS_TRUSTED_PROXIES"), 0),
         "CONTENTOPS_SMTP_URL": env.get("CONTENTOPS_SMTP_URL") or "",
         "CONTENTOPS_MAIL_FROM": env.get("CONTENTOPS_MAIL_FROM") or "contentops@localhost",
         "BABEL_DEFAULT_LOCALE": "en",
@@ -66,11 +85,16 @@ def load_settings(
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
         "JSON_SORT_KEYS": False,
     }
     settings.update(overrides)
+    secure = secure_cookies(settings["CONTENTOPS_BASE_URL"], env.get("CONTENTOPS_SECURE_COOKIES"))
+    for name in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
+        if name not in overrides:
+            settings[name] = secure
     if not settings.get("SECRET_KEY"):
         settings["SECRET_KEY"] = _secret_key(instance)
     return settings

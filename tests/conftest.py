@@ -225,6 +225,9 @@ def browser():
 
 @pytest.fixture
 def page(browser):
+    # Pages run under the app's real Content-Security-Policy (no eval): a
+    # page.wait_for_function predicate that has to poll is compiled with eval in the page and
+    # refused, so wait for a selector instead (e.g. '#calendar[data-loading="0"]').
     context = browser.new_context(locale="en-US", timezone_id="Asia/Shanghai")
     page = context.new_page()
     page.set_default_timeout(10_000)

@@ -30,7 +30,7 @@ def plan(db, editor):
 def open_month(page, live_server, query: str = "") -> None:
     page.goto(f"{live_server.url}/calendar/?view=dayGridMonth&date={MONTH}{query}")
     page.wait_for_selector("#calendar .fc-daygrid-body")
-    page.wait_for_function("document.querySelector('#calendar').dataset.loading === '0'")
+    page.wait_for_selector('#calendar[data-loading="0"]', state="attached")
 
 
 def drag(page, source, target) -> None:
@@ -94,7 +94,7 @@ def test_dragging_a_post_to_another_day_persists(page, live_server, browser_logi
     assert moved.piece.status == "approved"  # moving time keeps the approval
 
     page.reload()
-    page.wait_for_function("document.querySelector('#calendar').dataset.loading === '0'")
+    page.wait_for_selector('#calendar[data-loading="0"]', state="attached")
     assert day_cell(page, "2027-02-11").locator(f'[data-post-id="{post.id}"]').count() == 1
 
 
@@ -136,7 +136,7 @@ def test_filter_narrows_events_and_is_kept_in_the_url(page, live_server, browser
 
     # The shared link opens the same narrowed view.
     page.goto(page.url)
-    page.wait_for_function("document.querySelector('#calendar').dataset.loading === '0'")
+    page.wait_for_selector('#calendar[data-loading="0"]', state="attached")
     event_el(page, b.id).wait_for()
     assert event_el(page, a.id).count() == 0
     assert page.locator("#filter-channel").input_value() == str(robot.id)
@@ -172,9 +172,7 @@ def test_a_viewer_in_europe_sees_the_shanghai_morning_at_their_hour(page, live_s
     assert "02:00" in text
     # Switching to the team zone shows the Shanghai wall clock.
     page.select_option("#cal-tz", "Asia/Shanghai")
-    page.wait_for_function(
-        f"(document.querySelector('[data-post-id=\"{post.id}\"]') || {{}}).innerText"
-        f"?.includes('09:00')")
+    page.wait_for_selector(f'#calendar [data-post-id="{post.id}"]:has-text("09:00")')
     assert "tz=Asia%2FShanghai" in page.url or "tz=Asia/Shanghai" in page.url
     # Viewers cannot drag.
     assert event_el(page, post.id).get_attribute("class").find("fc-event-draggable") == -1
@@ -214,7 +212,7 @@ def test_month_view_renders_the_demo_plan(page, live_server, browser_login, make
     browser_login(viewer)
     page.goto(f"{live_server.url}/calendar/")
     page.wait_for_selector("#calendar .fc-event[data-post-id]")
-    page.wait_for_function("document.querySelector('#calendar').dataset.loading === '0'")
+    page.wait_for_selector('#calendar[data-loading="0"]', state="attached")
     # The grid shows whole weeks around the month: take its range from the page.
     first, last = page.evaluate("[ContentOpsCalendar.view.activeStart.toISOString(),"
                                 " ContentOpsCalendar.view.activeEnd.toISOString()]")
@@ -240,7 +238,7 @@ def test_week_view_drag_changes_the_time_of_day(page, live_server, browser_login
     plan.commit()
     browser_login(editor)
     page.goto(f"{live_server.url}/calendar/?view=timeGridWeek&date=2027-02-09")
-    page.wait_for_function("document.querySelector('#calendar').dataset.loading === '0'")
+    page.wait_for_selector('#calendar[data-loading="0"]', state="attached")
     source = event_el(page, post.id)
     source.wait_for()
     column = page.locator('#calendar td.fc-timegrid-col[data-date="2027-02-10"]').bounding_box()

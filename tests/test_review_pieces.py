@@ -71,7 +71,8 @@ def test_live_checks_in_the_editor(db, make, page, live_server, browser_login):
     browser_login(editor)
     page.goto(f"{live_server.url}/pieces/{piece.id}/edit")
     box = page.locator("#compliance-checks")
-    page.wait_for_function("document.querySelector('#compliance-checks').dataset.checked")
+    page.wait_for_selector('#compliance-checks[data-checked]:not([data-checked=""])',
+                           state="attached")
     assert box.locator("[data-finding]").count() == 0
     page.fill("input[name=title]", "史无前例的会员日")
     page.locator("#compliance-checks [data-finding=ad_law_term]").wait_for()

@@ -6,15 +6,17 @@ from collections.abc import Callable
 from functools import wraps
 from typing import TypeVar
 
-from flask import g, request
-from flask_babel import gettext
+from flask import current_app, g, request
+from flask_babel import gettext, ngettext
 from flask_login import current_user
 from flask_wtf.csrf import ValidationError as CSRFValidationError
 from flask_wtf.csrf import validate_csrf
 
 from ..extensions import db
 from ..models import User
+from ..services import login_throttle as throttle
 from ..services.users import user_for_token
+from ..timeutil import utcnow
 from .errors import json_error
 
 F = TypeVar("F", bound=Callable)
@@ -29,7 +31,7 @@ def resolve_user(check_csrf: bool = True):
     if header.lower().startswith("bearer "):
         user = user_for_token(db.session, header[7:].strip())
         if user is None:
-            return json_error(401, "unauthorized", gettext("The API token is not valid."))
+            return _token_failure()
         db.session.commit()  # last_used_at
         g.api_user = user
         g.api_via_token = True
@@ -39,6 +41,29 @@ def resolve_user(check_csrf: bool = True):
         return csrf_failure() if check_csrf else None
     return json_error(401, "unauthorized",
                       gettext("Send an API token: Authorization: Bearer <token>."))
+
+
+def _token_failure():
+    """401 for a wrong token, 429 once an address has sent too many of them.
+
+    Only failures are counted and checked, so valid tokens cost no extra query; a valid token
+    is never refused (guessing one is hopeless, the limit only stops the noise).
+    """
+    secret = current_app.config["SECRET_KEY"]
+    now = utcnow()
+    source = throttle.ip_subject(secret, request.remote_addr, scope="token")
+    wait = throttle.retry_after(db.session, [source], now=now)
+    if wait is None:
+        throttle.record_failure(db.session, [source], now=now)
+        db.session.commit()
+        return json_error(401, "unauthorized", gettext("The API token is not valid."))
+    db.session.rollback()
+    response, status = json_error(429, "too_many_attempts", ngettext(
+        "Too many attempts with a wrong API token; try again in %(num)d minute.",
+        "Too many attempts with a wrong API token; try again in %(num)d minutes.",
+        throttle.minutes(wait)))
+    response.headers["Retry-After"] = str(wait)
+    return response, status
 
 
 def csrf_failure():

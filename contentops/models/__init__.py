@@ -30,7 +30,7 @@ from .review import (
 )
 from .scheduler import ChannelBucket, JobRun, SchedulerNode
 from .taxonomy import Audience, Campaign, Channel, Style
-from .users import ROLES, ApiToken, User, role_rank
+from .users import ROLES, ApiToken, LoginFailure, User, role_rank
 
 __all__ = [
     "AccessToken", "AuditEvent", "ContentPiece", "PieceRevision", "Tag", "piece_tags",
@@ -38,7 +38,8 @@ __all__ = [
     "FeedbackEvent", "FEEDBACK_KINDS", "KIND_METRIC", "COMMENT_STATES", "FeedbackHookKey",
     "MetricBucket", "ChannelDailyStats", "WebComment", "WebLike", "Post", "PublishAttempt",
     "POST_STATES", "METRICS",
-    "Audience", "Campaign", "Channel", "Style", "ApiToken", "User", "ROLES", "role_rank",
+    "Audience", "Campaign", "Channel", "Style", "ApiToken", "LoginFailure", "User", "ROLES",
+    "role_rank",
     "Recipient", "AppSetting", "Approval", "Comment", "ComplianceTerm", "Notification",
     "PostHold", "ReviewLink", "ChannelBucket", "JobRun", "SchedulerNode",
 ]

@@ -63,6 +63,10 @@ def register_web(app: Flask) -> None:
     _register_errors(app)
     _register_template_helpers(app)
 
+    from . import security_headers
+
+    security_headers.register(app)
+
 
 def _wants_json() -> bool:
     return request.path.startswith("/api/") or (

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
-from flask_babel import gettext, lazy_gettext
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext, lazy_gettext, ngettext
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField
@@ -13,10 +22,12 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length
 
 from ..extensions import db
-from ..i18n import LOCALE_COOKIE
+from ..i18n import LOCALE_COOKIE, translate
 from ..security import public, requires_role
+from ..services import login_throttle as throttle
 from ..services import users as user_service
-from ..timeutil import is_valid_timezone
+from ..services.passwords import password_errors
+from ..timeutil import is_valid_timezone, utcnow
 
 bp = Blueprint("auth", __name__)
 
@@ -41,6 +52,12 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
+def throttled_message(seconds: int) -> str:
+    return ngettext("Too many sign-in attempts; try again in %(num)d minute.",
+                    "Too many sign-in attempts; try again in %(num)d minutes.",
+                    throttle.minutes(seconds))
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @public
 def login():
@@ -48,10 +65,25 @@ def login():
         return redirect(url_for("index"))
     form = LoginForm()
     if form.validate_on_submit():
+        secret = current_app.config["SECRET_KEY"]
+        now = utcnow()
+        account = throttle.account_subject(secret, form.email.data)
+        subjects = [account, throttle.ip_subject(secret, request.remote_addr)]
+        # Checked before the password, so a refused attempt reveals nothing about it.
+        wait = throttle.retry_after(db.session, subjects, now=now)
+        if wait is not None:
+            db.session.rollback()
+            response = make_response(render_template(
+                "auth/login.html", form=form, throttled=throttled_message(wait)), 429)
+            response.headers["Retry-After"] = str(wait)
+            return response
         user = user_service.authenticate(db.session, form.email.data, form.password.data)
         if user is None:
+            throttle.record_failure(db.session, subjects, now=now)
+            db.session.commit()
             form.password.errors.append(gettext("Wrong e-mail address or password."))
         else:
+            throttle.clear(db.session, account)
             db.session.commit()
             login_user(user, remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")) or url_for("index"))
@@ -78,7 +110,8 @@ def language():
     target = _safe_next(request.form.get("next")) or url_for("index")
     response = make_response(redirect(target))
     if lang in ("en", "zh"):
-        response.set_cookie(LOCALE_COOKIE, lang, max_age=365 * 86400, samesite="Lax")
+        response.set_cookie(LOCALE_COOKIE, lang, max_age=365 * 86400, samesite="Lax",
+                            secure=current_app.config["SESSION_COOKIE_SECURE"])
         if current_user.is_authenticated:
             current_user.locale = lang
             db.session.commit()
@@ -105,8 +138,9 @@ def profile():
     if form.validate_on_submit():
         if form.timezone.data and not is_valid_timezone(form.timezone.data):
             form.timezone.errors.append(gettext("Choose a time zone from the list."))
-        elif form.new_password.data and len(form.new_password.data) < 10:
-            form.new_password.errors.append(gettext("Use at least 10 characters."))
+        elif form.new_password.data and (problems := password_errors(
+                form.new_password.data, current_user.email)):
+            form.new_password.errors.extend(translate(m) for m in problems)
         else:
             current_user.locale = form.locale.data or None
             current_user.timezone = form.timezone.data or None

@@ -62,7 +62,8 @@ def _visitor() -> str:
 def _with_cookie(response):
     if "new_visitor" in g:
         response.set_cookie(VISITOR_COOKIE, g.new_visitor, max_age=VISITOR_MAX_AGE,
-                            httponly=True, samesite="Lax")
+                            httponly=True, samesite="Lax",
+                            secure=current_app.config["SESSION_COOKIE_SECURE"])
     return response
 
 

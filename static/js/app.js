@@ -23,3 +23,17 @@ document.addEventListener('click', (event) => {
     event.stopPropagation();
   }
 });
+
+// Buttons with data-copy-target="#id" copy that element's text to the clipboard.
+document.addEventListener('click', (event) => {
+  const btn = event.target.closest('[data-copy-target]');
+  if (!btn) return;
+  const el = document.querySelector(btn.dataset.copyTarget);
+  if (el && navigator.clipboard) navigator.clipboard.writeText(el.textContent);
+});
+
+// Read-only fields with data-select-on-click select their whole value (links to copy).
+document.addEventListener('click', (event) => {
+  const el = event.target.closest('[data-select-on-click]');
+  if (el && typeof el.select === 'function') el.select();
+});
