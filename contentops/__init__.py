@@ -42,6 +42,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens or checks CSRF itself
     app.register_blueprint(api_bp, url_prefix="/api/v1")
+    from .api.docs import docs_bp
+
+    app.register_blueprint(docs_bp)
 
     from .cli import register_cli
 

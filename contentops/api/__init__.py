@@ -47,6 +47,7 @@ from . import (  # noqa: E402 - the modules need api_bp and json_body defined ab
     analytics,
     calendar,
     channels,
+    docs,
     feedback,
     health,
     pieces,
@@ -57,5 +58,5 @@ from . import (  # noqa: E402 - the modules need api_bp and json_body defined ab
     tokens,
 )
 
-__all__ = ["api_bp", "json_body", "analytics", "calendar", "channels", "feedback", "health",
+__all__ = ["api_bp", "json_body", "analytics", "calendar", "channels", "docs", "feedback", "health",
            "pieces", "post_actions", "posts", "review", "taxonomy", "tokens"]
