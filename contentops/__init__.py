@@ -23,6 +23,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         static_folder=str(asset_dir("static")),
     )
     app.config.update(settings)
+    # Every id in a URL is a database integer: a larger number must be "not found" (404),
+    # never an overflow inside the database driver (500). Longer digit strings match no
+    # route; a 10-digit number past the column's range becomes 0, which is no row's id
+    # (refusing it in the converter would make werkzeug answer 405 instead).
+    from werkzeug.routing import IntegerConverter
+
+    class IdConverter(IntegerConverter):
+        regex = r"\d{1,10}"
+
+        def to_python(self, value: str) -> int:
+            number = super().to_python(value)
+            return number if number <= 2**31 - 1 else 0
+
+    app.url_map.converters["int"] = IdConverter
 
     from . import models  # noqa: F401 - register the schema
     from .extensions import babel, csrf, db, login_manager, migrate
