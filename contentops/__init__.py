@@ -29,6 +29,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
+    # Every id in a URL is a database integer: a larger number must be "not found" (404),
+    # never an overflow inside the database driver (500). Longer digit strings match no
+    # route; a 10-digit number past the column's range becomes 0, which is no row's id
+    # (refusing it in the converter would make werkzeug answer 405 instead).
+    from werkzeug.routing import IntegerConverter
+
+    class IdConverter(IntegerConverter):
+        regex = r"\d{1,10}"
+
+        def to_python(self, value: str) -> int:
+            number = super().to_python(value)
+            return number if number <= 2**31 - 1 else 0
+
+    app.url_map.converters["int"] = IdConverter
+
     from . import models  # noqa: F401 - register the schema
     from .extensions import babel, csrf, db, login_manager, migrate
     from .i18n import select_locale, select_timezone
@@ -47,6 +62,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens or checks CSRF itself
     app.register_blueprint(api_bp, url_prefix="/api/v1")
+    from .api.docs import docs_bp
+
+    app.register_blueprint(docs_bp)
 
     from .cli import register_cli
 

@@ -26,6 +26,9 @@ FILES = {
     "fullcalendar/index.global.min.js": "fullcalendar/index.global.min.js",
     "@fullcalendar/core/locales/zh-cn.global.min.js": "fullcalendar/locales/zh-cn.global.min.js",
     "chart.js/dist/chart.umd.min.js": "chart.js/chart.umd.min.js",
+    # The API reference page (/api/docs).
+    "swagger-ui-dist/swagger-ui-bundle.js": "swagger-ui/swagger-ui-bundle.js",
+    "swagger-ui-dist/swagger-ui.css": "swagger-ui/swagger-ui.css",
 }
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint
 from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 
 from ..errors import N_, BadRequest, DomainError
 from ..extensions import db
 from ..i18n import error_fields, error_message
+from ..jsonutil import request_json
 from .errors import json_error
 
 api_bp = Blueprint("api", __name__)
@@ -34,7 +35,7 @@ def _http_error(exc: HTTPException):
 
 def json_body() -> dict:
     """The request's JSON object, or a 400 in the documented shape."""
-    data = request.get_json(silent=True)
+    data = request_json()
     if not isinstance(data, dict):
         raise BadRequest(N_("Send a JSON object with Content-Type: application/json."))
     return data
@@ -46,6 +47,7 @@ from . import (  # noqa: E402 - the modules need api_bp and json_body defined ab
     analytics,
     calendar,
     channels,
+    docs,
     feedback,
     health,
     pieces,
@@ -56,5 +58,5 @@ from . import (  # noqa: E402 - the modules need api_bp and json_body defined ab
     tokens,
 )
 
-__all__ = ["api_bp", "json_body", "analytics", "calendar", "channels", "feedback", "health",
+__all__ = ["api_bp", "json_body", "analytics", "calendar", "channels", "docs", "feedback", "health",
            "pieces", "post_actions", "posts", "review", "taxonomy", "tokens"]

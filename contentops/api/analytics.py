@@ -9,10 +9,12 @@ from ..services import analytics
 from ..timeutil import is_valid_timezone, isoformat, to_zone, utcnow
 from . import api_bp
 from .auth import api_role
+from .openapi import operation
 
 
 @api_bp.get("/analytics/best-time")
 @api_role("viewer")
+@operation("Best time to post", tag="Analytics", query="best_time", response="BestTime")
 def best_time():
     from ..extensions import db
 

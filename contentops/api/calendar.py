@@ -21,6 +21,7 @@ from ..services.publishing import mass_send, quotas, receive_limits, schedule_po
 from ..timeutil import AmbiguousTimeError, WallClockError, utcnow
 from . import api_bp, json_body
 from .auth import api_role, api_user
+from .openapi import array, operation, ref
 from .schemas import post_dict
 
 
@@ -47,6 +48,9 @@ def view_range(tz: str) -> tuple[datetime, datetime]:
 
 @api_bp.get("/calendar")
 @api_role("viewer")
+@operation("Calendar feed", tag="Calendar", query="calendar",
+           response=array(ref("CalendarEvent")),
+           description="FullCalendar event objects; times as ISO 8601 with offset.")
 def calendar_feed():
     tz = view_timezone()
     start, end = view_range(tz)
@@ -58,6 +62,8 @@ def calendar_feed():
 
 @api_bp.get("/calendar/observances")
 @api_role("viewer")
+@operation("Observances in a range", tag="Calendar", query="observances",
+           response=array(ref("CalendarEvent")))
 def calendar_observances():
     tz = view_timezone()
     start, end = view_range(tz)
@@ -80,6 +86,8 @@ def calendar_observances():
 
 @api_bp.get("/calendar/quota")
 @api_role("viewer")
+@operation("Full and over-quota days", tag="Calendar", query="calendar_quota",
+           response=array(ref("CalendarEvent")))
 def calendar_quota():
     tz = view_timezone()
     start, end = view_range(tz)
@@ -131,6 +139,8 @@ def calendar_quota():
 
 @api_bp.get("/calendar/unscheduled")
 @api_role("viewer")
+@operation("Posts not on the calendar yet", tag="Calendar", query="unscheduled",
+           response=array(ref("UnscheduledPost")))
 def calendar_unscheduled():
     filters = cal.parse_filters(_args())
     items = cal.unscheduled(db.session, filters)
@@ -168,6 +178,7 @@ def parse_when(data: dict[str, Any], default_tz: str) -> datetime:
 
 @api_bp.patch("/posts/<int:post_id>")
 @api_role("editor")
+@operation("Move a post to another time", tag="Posts", body="Move", response="PostMoved")
 def move_post(post_id: int):
     """Move a post to another time (drag and drop). Validated and audited by the service."""
     data = json_body()

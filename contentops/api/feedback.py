@@ -12,6 +12,7 @@ from ..services.feedback.ingest import IngestResult
 from ..timeutil import utcnow
 from . import api_bp, json_body
 from .auth import api_role
+from .openapi import Param, operation
 
 
 def _reply(result: IngestResult):
@@ -25,6 +26,8 @@ def _reply(result: IngestResult):
 
 @api_bp.post("/feedback")
 @api_role("editor")
+@operation("Push feedback events", tag="Feedback", body="FeedbackPush",
+           response="FeedbackResult")
 def post_feedback():
     result = push.push(db.session, json_body(), now=utcnow())
     db.session.commit()
@@ -33,6 +36,13 @@ def post_feedback():
 
 @api_bp.post("/feedback/hooks/<int:channel_id>")
 @public  # authenticated by the HMAC signature of the body, not by a user
+# The signature covers the raw body, so it is checked first (by the service): the schema
+# only documents what a signed body must hold.
+@operation("Signed feedback hook", tag="Feedback", body="FeedbackPush", validate_body=False,
+           response="FeedbackResult", extra_errors=(401,),
+           headers=(Param(hook.SIGNATURE_HEADER, {"type": "string", "pattern": "^sha256="},
+                          "sha256=<hex HMAC-SHA256 of the raw body with the channel's "
+                          "feedback key>"),))
 def post_feedback_hook(channel_id: int):
     # Errors (bad signature 401, not JSON 400, bad event list 422) are DomainErrors: the
     # blueprint's handler rolls back and answers in the documented shape.

@@ -10,10 +10,13 @@ from ..security import public
 from ..services import system
 from ..timeutil import utcnow
 from . import api_bp
+from .openapi import operation
 
 
 @api_bp.get("/health")
 @public
+@operation("Health", tag="System", response="Health", others=((503, "Health"),),
+           description="No authentication; for load balancers and monitoring.")
 def health():
     try:
         db.session.execute(text("SELECT 1"))
@@ -32,3 +35,4 @@ def health():
         except Exception:  # noqa: BLE001 - e.g. tables missing before `contentops init`
             db.session.rollback()
     return jsonify(body), 200 if database == "ok" else 503
+

@@ -13,6 +13,7 @@ from ..services import content as content_service
 from ..timeutil import utcnow
 from . import api_bp, json_body
 from .auth import api_role, api_user
+from .openapi import operation
 from .schemas import piece_dict, piece_summary_dict, warning_dict
 
 
@@ -20,8 +21,22 @@ def _warnings(findings: list[Finding]) -> list[dict[str, Any]]:
     return [warning_dict(f) for f in findings]
 
 
+def _check_list_args() -> None:
+    """Every problem of the list's parameters at once, in the service's words."""
+    fields: dict[str, list[str]] = {}
+    for parse in (content_service.parse_filters, content_service.parse_page):
+        try:
+            parse(request.args, strict=True)
+        except ValidationError as exc:
+            fields.update(exc.fields)
+    if fields:
+        raise ValidationError(fields)
+
+
 @api_bp.get("/pieces")
 @api_role("viewer")
+@operation("List pieces", tag="Pieces", query="pieces", response="PieceList",
+           query_check=lambda: _check_list_args())
 def list_pieces():
     filters = content_service.parse_filters(request.args, strict=True)
     page, per_page = content_service.parse_page(request.args, strict=True)
@@ -33,6 +48,9 @@ def list_pieces():
 
 @api_bp.post("/pieces")
 @api_role("editor")
+@operation("Create a piece", tag="Pieces", body="PieceCreate", status=201,
+           response="PieceSaved",
+           service_check=lambda data: content_service.check(db.session, data))
 def create_piece():
     result = content_service.create_piece(db.session, json_body(), author=api_user(),
                                           now=utcnow())
@@ -44,12 +62,17 @@ def create_piece():
 
 @api_bp.get("/pieces/<int:piece_id>")
 @api_role("viewer")
+@operation("Show a piece", tag="Pieces", response="Piece")
 def get_piece(piece_id: int):
     return jsonify(piece_dict(content_service.get_piece(db.session, piece_id)))
 
 
 @api_bp.patch("/pieces/<int:piece_id>")
 @api_role("editor")
+@operation("Change a piece", tag="Pieces", body="PieceUpdate", response="PieceSaved",
+           service_check=lambda data, piece_id: content_service.check(
+               db.session, {k: v for k, v in data.items() if k != "version"},
+               content_service.get_piece(db.session, piece_id)))
 def update_piece(piece_id: int):
     piece = content_service.get_piece(db.session, piece_id)
     data = dict(json_body())

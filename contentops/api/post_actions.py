@@ -13,6 +13,7 @@ from ..services import publishing
 from ..timeutil import parse_iso, utcnow
 from . import api_bp, json_body
 from .auth import api_role, api_user
+from .openapi import operation
 from .schemas import post_dict
 
 
@@ -32,6 +33,7 @@ def _done(post: Post, warnings: list | None = None):
 
 @api_bp.post("/posts/<int:post_id>/schedule")
 @api_role("editor")
+@operation("Schedule a post", tag="Posts", body="Schedule", response="PostAction")
 def post_schedule(post_id: int):
     data = json_body()
     raw = data.get("scheduled_at")
@@ -51,6 +53,7 @@ def post_schedule(post_id: int):
 
 @api_bp.post("/posts/<int:post_id>/unschedule")
 @api_role("editor")
+@operation("Take a post off the calendar", tag="Posts", response="PostAction")
 def post_unschedule(post_id: int):
     post = _post(post_id)
     publishing.unschedule_post(db.session, post, actor=api_user(), now=utcnow())
@@ -59,6 +62,7 @@ def post_unschedule(post_id: int):
 
 @api_bp.post("/posts/<int:post_id>/publish-now")
 @api_role("editor")
+@operation("Publish a post now", tag="Posts", response="PostAction")
 def post_publish_now(post_id: int):
     post = _post(post_id)
     publishing.publish_now(db.session, post, actor=api_user(), now=utcnow())
@@ -67,6 +71,7 @@ def post_publish_now(post_id: int):
 
 @api_bp.post("/posts/<int:post_id>/retry")
 @api_role("editor")
+@operation("Retry a failed post", tag="Posts", response="PostAction")
 def post_retry(post_id: int):
     post = _post(post_id)
     publishing.retry_post(db.session, post, actor=api_user(), now=utcnow())
@@ -75,6 +80,7 @@ def post_retry(post_id: int):
 
 @api_bp.post("/posts/<int:post_id>/cancel")
 @api_role("editor")
+@operation("Cancel a post", tag="Posts", response="PostAction")
 def post_cancel(post_id: int):
     post = _post(post_id)
     publishing.cancel_post(db.session, post, actor=api_user(), now=utcnow())
@@ -83,6 +89,8 @@ def post_cancel(post_id: int):
 
 @api_bp.post("/posts/<int:post_id>/mark-published")
 @api_role("editor")
+@operation("Confirm a post went out", tag="Posts", body="MarkPublished",
+           response="PostAction")
 def post_mark_published(post_id: int):
     data = json_body()
     url = data.get("url")

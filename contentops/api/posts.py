@@ -8,11 +8,14 @@ from ..extensions import db
 from ..services import postlist
 from . import api_bp
 from .auth import api_role, api_user
+from .openapi import operation
 from .schemas import post_list_item
 
 
 @api_bp.get("/posts")
 @api_role("viewer")
+@operation("List posts", tag="Posts", query="posts", response="PostList",
+           query_check=lambda: postlist.parse_filters(request.args, "UTC"))
 def list_posts():
     user = api_user()
     tz_name = user.timezone or current_app.config["CONTENTOPS_TIMEZONE"]

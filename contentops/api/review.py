@@ -14,6 +14,7 @@ from ..services import review
 from ..timeutil import utcnow
 from . import api_bp, json_body, schemas
 from .auth import api_role, api_user
+from .openapi import operation
 
 
 def review_dict(piece, findings: list[Finding] | None = None) -> dict[str, Any]:
@@ -55,6 +56,8 @@ def _compliance_error(exc: review.ComplianceBlocked):
 
 @api_bp.post("/pieces/<int:piece_id>/submit")
 @api_role("editor")
+@operation("Submit a piece for review", tag="Review", body="Submit", body_optional=True,
+           response="Review", extra_errors=(422,))
 def piece_submit(piece_id: int):
     piece = review.get_piece(db.session, piece_id)
     data = json_body() if _has_body() else {}
@@ -70,6 +73,8 @@ def piece_submit(piece_id: int):
 
 @api_bp.post("/pieces/<int:piece_id>/approve")
 @api_role("approver")
+@operation("Approve a piece", tag="Review", body="Approve", body_optional=True,
+           response="Review")
 def piece_approve(piece_id: int):
     piece = review.get_piece(db.session, piece_id)
     data = json_body() if _has_body() else {}
@@ -81,6 +86,7 @@ def piece_approve(piece_id: int):
 
 @api_bp.post("/pieces/<int:piece_id>/request-changes")
 @api_role("approver")
+@operation("Request changes", tag="Review", body="RequestChanges", response="Review")
 def piece_request_changes(piece_id: int):
     piece = review.get_piece(db.session, piece_id)
     data = json_body()
@@ -92,6 +98,8 @@ def piece_request_changes(piece_id: int):
 
 @api_bp.post("/pieces/<int:piece_id>/comments")
 @api_role("editor")
+@operation("Comment on a piece", tag="Review", body="CommentCreate", status=201,
+           response="Comment")
 def piece_comment(piece_id: int):
     piece = review.get_piece(db.session, piece_id)
     data = json_body()
@@ -107,6 +115,7 @@ def piece_comment(piece_id: int):
 
 @api_bp.get("/pieces/<int:piece_id>/comments")
 @api_role("viewer")
+@operation("A piece's comments", tag="Review", response="CommentList")
 def piece_comments(piece_id: int):
     piece = review.get_piece(db.session, piece_id)
     return jsonify({"items": [schemas.comment_dict(c)

@@ -8,6 +8,7 @@ from ..extensions import db
 from ..services import taxonomy
 from . import api_bp, json_body
 from .auth import api_role, api_user
+from .openapi import array, operation, ref
 
 # URL segment → taxonomy kind.
 COLLECTIONS = {"audiences": "audience", "styles": "style", "campaigns": "campaign"}
@@ -39,16 +40,32 @@ def _register(collection: str, kind_name: str) -> None:
         db.session.commit()
         return "", 204
 
-    api_bp.add_url_rule(f"/{collection}", f"{collection}_list",
-                        api_role("viewer")(list_view), methods=["GET"])
-    api_bp.add_url_rule(f"/{collection}", f"{collection}_create",
-                        api_role("admin")(create_view), methods=["POST"])
+    tag, record = collection.title(), kind_name.title()
+    api_bp.add_url_rule(f"/{collection}", f"{collection}_list", api_role("viewer")(
+        operation(f"List {collection}", tag=tag, response=array(ref(record)))(list_view)),
+        methods=["GET"])
+    api_bp.add_url_rule(f"/{collection}", f"{collection}_create", api_role("admin")(
+        operation(f"Create a {kind_name}", tag=tag, body=f"{record}Create", status=201,
+                  response=record,
+                  service_check=lambda data: taxonomy.check(db.session, kind_name, data),
+                  )(create_view)), methods=["POST"])
     api_bp.add_url_rule(f"/{collection}/<int:record_id>", f"{collection}_show",
-                        api_role("viewer")(show_view), methods=["GET"])
+                        api_role("viewer")(operation(f"Show a {kind_name}", tag=tag,
+                                                     response=record)(show_view)),
+                        methods=["GET"])
     api_bp.add_url_rule(f"/{collection}/<int:record_id>", f"{collection}_update",
-                        api_role("admin")(update_view), methods=["PATCH"])
+                        api_role("admin")(operation(
+                            f"Change a {kind_name}", tag=tag, body=f"{record}Update",
+                            response=record,
+                            service_check=lambda data, record_id: taxonomy.check(
+                                db.session, kind_name, data,
+                                taxonomy.get_record(db.session, kind_name, record_id)),
+                        )(update_view)),
+                        methods=["PATCH"])
     api_bp.add_url_rule(f"/{collection}/<int:record_id>", f"{collection}_delete",
-                        api_role("admin")(delete_view), methods=["DELETE"])
+                        api_role("admin")(operation(f"Delete a {kind_name}", tag=tag,
+                                                    status=204)(delete_view)),
+                        methods=["DELETE"])
 
 
 for _collection, _kind in COLLECTIONS.items():

@@ -13,11 +13,13 @@ from ..models import ApiToken
 from ..services import users as user_service
 from . import api_bp
 from .auth import api_role, api_user
+from .openapi import array, operation, ref
 from .schemas import token_dict
 
 
 @api_bp.get("/tokens")
 @api_role("viewer")
+@operation("Your API tokens", tag="Tokens", response=array(ref("Token")))
 def list_tokens():
     tokens = sorted(user_service.tokens_of(db.session, api_user()), key=lambda t: t.id)
     return jsonify([token_dict(t) for t in tokens])
@@ -25,6 +27,7 @@ def list_tokens():
 
 @api_bp.delete("/tokens/<int:token_id>")
 @api_role("viewer")
+@operation("Revoke an API token", tag="Tokens", response="Token")
 def revoke_token(token_id: int):
     user_service.revoke_token(db.session, token_id, api_user())
     db.session.commit()

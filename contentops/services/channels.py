@@ -204,6 +204,15 @@ def _validate_settings(session: Session, data: dict[str, Any], channel: Channel 
     return out, errors
 
 
+def check_settings(session: Session, data: dict[str, Any], channel: Channel | None = None
+                   ) -> None:
+    """Raise ValidationError for the problems of a channel's own settings (name, kind,
+    colour, limits …; not its config); change nothing."""
+    _, errors = _validate_settings(session, data, channel)
+    if errors:
+        raise ValidationError(errors)
+
+
 def create_channel(session: Session, data: dict[str, Any], *, secret_key: str,
                    actor: User | None = None) -> Channel:
     settings, errors = _validate_settings(session, data, None)

@@ -305,6 +305,12 @@ def _validate(session: Session, data: Mapping[str, Any], piece: ContentPiece | N
     return merged
 
 
+def check(session: Session, data: Mapping[str, Any], piece: ContentPiece | None = None) -> None:
+    """Raise ValidationError with every problem `data` has (as create/update would); change
+    nothing. The API calls it to report these beside the problems its schema found."""
+    _validate(session, data, piece)
+
+
 # --- writing ------------------------------------------------------------------------------
 
 def _tag_rows(session: Session, names: list[str]) -> list[Tag]:

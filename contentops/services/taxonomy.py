@@ -153,6 +153,12 @@ def get_record(session: Session, kind_name: str, record_id: int) -> TaxonomyReco
     return record
 
 
+def check(session: Session, kind_name: str, data: dict[str, Any],
+          record: TaxonomyRecord | None = None) -> None:
+    """Raise ValidationError with every problem `data` has; change nothing."""
+    _validate(session, kind(kind_name), data, record)
+
+
 def create_record(session: Session, kind_name: str, data: dict[str, Any], *,
                   actor: User | None = None) -> TaxonomyRecord:
     k = kind(kind_name)

@@ -18,6 +18,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from ..errors import DomainError, ValidationError
 from ..extensions import db
 from ..i18n import error_message, select_timezone, translate
+from ..jsonutil import request_json
 from ..models import PIECE_STATES, Channel, ContentPiece
 from ..rendering import markdown_to_html
 from ..security import requires_role
@@ -360,7 +361,7 @@ def view(piece_id: int):
 def preview():
     """Server-rendered Markdown for the editor's live preview: the same renderer as
     everywhere else, so what the editor sees is what gets published."""
-    payload = request.get_json(silent=True)
+    payload = request_json()
     body = payload.get("body") if isinstance(payload, dict) else request.form.get("body")
     if not isinstance(body, str):
         body = ""

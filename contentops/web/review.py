@@ -24,6 +24,7 @@ from markupsafe import Markup
 from ..errors import N_, DomainError, ValidationError
 from ..extensions import db
 from ..i18n import error_fields, error_message, translate
+from ..jsonutil import request_json
 from ..models import AuditEvent, ContentPiece
 from ..models.review import ReviewLink
 from ..security import public, requires_role
@@ -363,7 +364,7 @@ def comment(piece_id: int):
 @bp.post("/checks")
 @requires_role("editor")
 def checks():
-    data = request.get_json(silent=True)
+    data = request_json()
     if not isinstance(data, dict):
         return jsonify({"error": {"code": "bad_request", "message": gettext(
             "Send a JSON object with Content-Type: application/json."), "fields": {}}}), 400

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import secrets
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ... import jsonutil
 from ...channels import secrets as channel_secrets
 from ...errors import N_, BadRequest, DomainError
 from ...models import Channel, FeedbackHookKey
@@ -84,7 +84,9 @@ def receive(session: Session, channel_id: int, body: bytes, signature: str | Non
             "The signature does not match: sign the raw body with the channel's feedback key "
             "(X-ContentOps-Signature: sha256=<hex HMAC>)."))
     try:
-        data = json.loads(body)
+        data = jsonutil.loads(body)
+    except jsonutil.JSONTooDeep:
+        raise jsonutil.too_deep_error() from None
     except ValueError:
         data = None
     if not isinstance(data, dict):
