@@ -262,8 +262,6 @@ class _TrickleHandler(BaseHTTPRequestHandler):
             time.sleep(0.4)
 
 
-@pytest.mark.xfail(strict=True, reason="issue #16 item 2: total deadline in the HTTP client "
-                                       "(timeout_s bounds each read, not the whole call)")
 def test_a_reply_trickling_in_past_the_timeout_is_cut_off(db, author):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _TrickleHandler)
     server.daemon_threads = True
