@@ -184,3 +184,4 @@ def test_a_webhook_redirect_is_a_permanent_failure_naming_the_location(db, clock
     reason = reason_text(done.last_error)
     assert f"HTTP {status}" in reason and f"{target.base}/landing/hook" in reason, reason
     assert "redirects are not followed" in reason
+    assert reason.count(f"HTTP {status}") == 1 and reason.count("/landing/hook") == 1

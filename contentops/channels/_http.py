@@ -108,7 +108,8 @@ def redirect_error(status: int, location: str | None, url: str) -> PermanentErro
             N_("The address answered with a redirect (HTTP %(status)s to %(location)s) "
                "instead of taking the request; redirects are not followed. Enter the final "
                "address in the channel settings."),
-            {"status": status, "location": target}, detail=f"HTTP {status} -> {target}")
+            # The detail repeats only what the text says, so a reason shows it once.
+            {"status": status, "location": target}, detail=f"HTTP {status}")
     return PermanentError(
         N_("The address answered with a redirect (HTTP %(status)s) instead of taking the "
            "request; redirects are not followed. Check the address in the channel "
