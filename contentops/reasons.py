@@ -38,22 +38,61 @@ def decode_reason(text: str | None) -> tuple[str, dict[str, Any], str | None]:
     return text, {}, None
 
 
+def nested_reason(text: str | None) -> dict[str, Any]:
+    """A stored reason as a param of another one (e.g. "Gave up after %(attempts)s attempts.
+    Last error: %(error)s"): kept as message id + params, so `reason_text` renders it in the
+    reader's language rather than in the language of the moment it was stored."""
+    msg, params, detail = decode_reason(text)
+    data: dict[str, Any] = {"msg": msg}
+    if params:
+        data["params"] = params
+    if detail:
+        data["detail"] = detail
+    return data
+
+
+def _is_reason(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("msg"), str)
+
+
+def _render(msg: str, params: Mapping[str, Any],
+            translate: Callable[[str, dict], str] | None,
+            instant: Callable[[datetime], str] | None = None) -> str:
+    # Nested reasons first, in the same language, without their technical detail (the
+    # outer reason carries it once); instants in the reader's zone.
+    params = readable_params(
+        {k: (_render(v["msg"], v.get("params") or {}, translate, instant) if _is_reason(v)
+             else v) for k, v in params.items()}, instant)
+    if translate is not None:
+        return translate(msg, params)
+    try:
+        return msg % params if params else msg
+    except (KeyError, ValueError, TypeError):
+        return msg
+
+
+def reason_detail(text: str | None) -> str | None:
+    """The technical detail of a stored reason, or of the innermost reason nested in it."""
+    _, params, detail = decode_reason(text)
+    while not detail:
+        inner = next((v for v in params.values() if _is_reason(v)), None)
+        if inner is None:
+            return None
+        params, detail = inner.get("params") or {}, inner.get("detail")
+    return detail
+
+
 def reason_text(text: str | None, translate: Callable[[str, dict], str] | None = None,
                 instant: Callable[[datetime], str] | None = None) -> str:
     """Render a stored reason, translated when a translate(msgid, params) is given; instant
-    params (see instant_param) are written by instant(), e.g. in the reader's zone."""
-    msg, params, detail = decode_reason(text)
+    params (see instant_param) are written by instant(), e.g. in the reader's zone. The
+    technical detail is added in brackets unless the text already says it ("HTTP 503")."""
+    msg, params, _ = decode_reason(text)
     if not msg:
         return ""
-    params = readable_params(params, instant)
-    if translate is not None:
-        out = translate(msg, params)
-    else:
-        try:
-            out = msg % params if params else msg
-        except (KeyError, ValueError, TypeError):
-            out = msg
-    return f"{out} ({detail})" if detail else out
+    out = _render(msg, params, translate, instant)
+    detail = reason_detail(text)
+    return f"{out} ({detail})" if detail and detail not in out else out
 
 
 # --- instants -------------------------------------------------------------------------------

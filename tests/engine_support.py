@@ -228,3 +228,56 @@ class Receiver:
     def key_counts(self) -> Counter:
         with self.lock:
             return Counter(d["key"] for d in self.deliveries if d["status"] == 200)
+
+
+class Redirector:
+    """A loopback address that answers every request with a redirect (`status`, Location =
+    the same path and query on `/landing`), and a landing page that answers 200 with a reply
+    every channel would take for success ({"id", "errcode": 0, "metrics": {}}). A client that
+    follows the redirect shows up in `landed`: a POST turned into a GET (301/302/303), or
+    repeated (307/308) — either way not the request the channel meant to make."""
+
+    def __init__(self, status: int = 301) -> None:
+        self.status = status
+        self.lock = threading.Lock()
+        self.redirected: list[tuple[str, str]] = []  # (method, path) answered with a 3xx
+        self.landed: list[tuple[str, str]] = []  # (method, path) that reached the landing
+        redirector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                return None
+
+            def _answer(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path.startswith("/landing"):
+                    with redirector.lock:
+                        redirector.landed.append((self.command, self.path))
+                    send_json(self, 200, {"id": "landed", "errcode": 0, "errmsg": "ok",
+                                          "metrics": {}})
+                    return
+                with redirector.lock:
+                    redirector.redirected.append((self.command, self.path))
+                body = b"Moved"
+                self.send_response(redirector.status)
+                self.send_header("Location", f"{redirector.base}/landing{self.path}")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _answer  # noqa: N815 - http.server naming
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Redirector:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()

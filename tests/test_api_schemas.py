@@ -73,3 +73,36 @@ def test_every_post_reply_carries_the_same_fields(db, client, make_user):
     assert set(in_piece) >= POST_FIELDS | {"title_override", "body_override", "body_html"}
     for key in POST_FIELDS:
         assert in_piece[key] == item[key], key
+
+
+def test_gave_up_reason_nests_the_last_error_in_the_readers_language(db, client, make_user):
+    """"Gave up after N attempts" carries the last error as stored (message id + params), so
+    a Chinese reader gets it all in Chinese and its detail ("HTTP 503") is said once."""
+    from .engine_support import Clock
+
+    editor = make_user("editor")
+    channel = make_channel(db.session, max_retries=1)
+    clock = Clock(utcnow())
+    post = make_post(db.session, channel, editor, clock.now)
+    adapter = FakeAdapter(["transient", "transient"])
+    d = publishing.Dispatcher(sessionmaker(bind=db.engine, expire_on_commit=False),
+                              lambda _channel: adapter, node="test", clock=clock,
+                              rng=random.Random(1))
+    d.run()
+    clock.advance(3600)
+    d.run()
+    db.session.expire_all()
+    assert db.session.get(Post, post.id).status == "failed"
+
+    h = bearer(db, editor)
+
+    def listed(lang: str) -> str:
+        body = client.get("/api/v1/posts?status=failed",
+                          headers={**h, "Accept-Language": lang}).json
+        return next(i for i in body["items"] if i["id"] == post.id)["last_error"]
+
+    english, chinese = listed("en"), listed("zh")
+    assert english == ("Gave up after 2 attempts. Last error: The receiver is busy or failing "
+                       "(HTTP 503).")
+    assert chinese == "尝试 2 次后放弃。最后的错误：接收方繁忙或出错（HTTP 503）。"
+    assert english.count("HTTP 503") == 1 and chinese.count("HTTP 503") == 1

@@ -400,3 +400,22 @@ def test_rendered_payload_is_what_is_sent(wecom):
     post = outgoing()
     adapter.publish(post, "k")
     assert json.loads(wecom.raw[0]) == adapter.render(post)
+
+
+@pytest.mark.parametrize("status", [302, 307])
+def test_a_robot_address_that_redirects_is_refused_and_its_key_kept_out(status):
+    """Following a redirected robot POST as a GET to a page answering {"errcode": 0} would
+    count as sent; and the Location, which repeats the key, must not reach the reason."""
+    from tests.engine_support import Redirector
+
+    with Redirector(status) as target:
+        adapter = adapter_class("wecom_robot")({
+            "webhook_url": f"{target.base}/cgi-bin/webhook/send?key=SECRET-ROBOT-KEY"})
+        with pytest.raises(PermanentError) as caught:
+            adapter.publish(outgoing(), "k1")
+        assert target.landed == []
+        assert target.redirected == [("POST", "/cgi-bin/webhook/send?key=SECRET-ROBOT-KEY")]
+    error = caught.value
+    assert error.params["status"] == status
+    assert error.params["location"] == f"{target.base}/landing/cgi-bin/webhook/send?key=***"
+    assert "SECRET-ROBOT-KEY" not in f"{error} {error.detail}"

@@ -183,3 +183,20 @@ def test_scheduler_pulls_metrics_once_per_period_across_nodes(app, db, service, 
     # Two nodes, one pull per period: as many requests as claimed periods, none twice.
     assert len(periods) >= 2 and len(set(periods)) == len(periods)
     assert len(service.requests) == len(periods)
+
+
+def test_a_redirecting_metrics_url_is_refused_not_followed(db, author):
+    from contentops.channels.base import PermanentError
+
+    from .engine_support import Redirector
+
+    with Redirector(302) as target:
+        channel = make_channel(db.session, config={
+            "url": "http://127.0.0.1:9/hook", "secret": "s3cret",
+            "metrics_url": f"{target.base}/metrics"})
+        adapter = build_adapter(channel, SECRET_KEY)
+        with pytest.raises(PermanentError) as caught:
+            adapter.fetch_metrics([(1, "ext-1")])
+        assert target.redirected == [("POST", "/metrics")] and target.landed == []
+    assert caught.value.params == {"status": 302, "location": f"{target.base}/landing/metrics"}
+    assert "redirects are not followed" in str(caught.value)

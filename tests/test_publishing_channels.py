@@ -161,3 +161,27 @@ def test_web_channel_feeds_parse(app, db, client, clock, author):
     assert client.get("/c/999999/rss.xml").status_code == 404
     webhook = make_channel(db.session)
     assert client.get(f"/c/{webhook.id}/atom.xml").status_code == 404
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_webhook_redirect_is_a_permanent_failure_naming_the_location(db, clock, author,
+                                                                       status):
+    """requests would follow a 301/302 as a body-less GET to a page answering 200 (and a
+    307/308 as a second POST to an address nobody configured): a redirect is not a delivery."""
+    from .engine_support import Redirector
+
+    with Redirector(status) as target:
+        channel = make_channel(db.session, max_retries=3, config={
+            "url": f"{target.base}/hook", "secret": "s3cret"})
+        post = make_post(db.session, channel, author, clock.now)
+        stats = run(db, clock)
+        assert target.redirected == [("POST", "/hook")]
+        assert target.landed == []  # never followed, so nothing there counted as delivered
+    done = fresh(db, post.id)
+    assert stats.published == 0
+    assert done.status == "failed" and done.attempt_count == 1  # permanent: not retried
+    assert done.published_at is None and done.external_id is None
+    reason = reason_text(done.last_error)
+    assert f"HTTP {status}" in reason and f"{target.base}/landing/hook" in reason, reason
+    assert "redirects are not followed" in reason
+    assert reason.count(f"HTTP {status}") == 1 and reason.count("/landing/hook") == 1

@@ -455,3 +455,31 @@ def test_burst_of_due_posts_all_go_out_once(db, factory, clock, author):
     assert stats.published == 300
     assert sorted(c[0] for c in adapter.calls) == ids
     assert len({c[1] for c in adapter.calls}) == 300
+
+
+def test_nested_reasons_render_in_one_language_with_their_detail_once():
+    from contentops.reasons import encode_reason, nested_reason
+
+    inner = encode_reason("%(service)s refused the message (error %(code)s: %(reason)s).",
+                          {"service": "WeCom", "code": 93000, "reason": "invalid key"},
+                          "errcode 93000: invalid key")
+    outer = encode_reason("Gave up after %(attempts)s attempts. Last error: %(error)s",
+                          {"attempts": 3, "error": nested_reason(inner)})
+    seen: list[str] = []
+
+    def translate(msgid: str, params: dict) -> str:
+        seen.append(msgid)
+        return "<" + msgid % params + ">"
+
+    text = reason_text(outer, translate)
+    # The inner message goes through the same translator; its detail is added once, at the
+    # end, and only because the text does not already say it.
+    assert seen == ["%(service)s refused the message (error %(code)s: %(reason)s).",
+                    "Gave up after %(attempts)s attempts. Last error: %(error)s"]
+    assert text == ("<Gave up after 3 attempts. Last error: <WeCom refused the message "
+                    "(error 93000: invalid key).>> (errcode 93000: invalid key)")
+    # Reasons stored before nesting (the last error pre-rendered as text) still read.
+    old = encode_reason("Gave up after %(attempts)s attempts. Last error: %(error)s",
+                        {"attempts": 2, "error": "The receiver is busy (HTTP 503)."})
+    assert reason_text(old) == ("Gave up after 2 attempts. Last error: The receiver is busy "
+                                "(HTTP 503).")

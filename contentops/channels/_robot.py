@@ -15,6 +15,8 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from ..errors import N_
 from ..rendering import _md
+from . import _http
+from ._http import redact
 from .base import (
     ChannelAdapter,
     Finding,
@@ -29,14 +31,8 @@ from .base import (
 )
 
 # Robot webhook URLs carry their credential (key=, access_token=, the Feishu hook id) and
-# urllib3 logs every request line at DEBUG; blank them out before any handler sees them.
-_SECRET_IN_URL = re.compile(
-    r"((?:key|access_token|corpsecret|sign|timestamp)=)[^&\s\"']+|(/bot/v2/hook/)[^?\s\"']+",
-    re.IGNORECASE)
-
-
-def redact(text: str) -> str:
-    return _SECRET_IN_URL.sub(lambda m: (m.group(1) or m.group(2)) + "***", text)
+# urllib3 logs every request line at DEBUG; blank them out before any handler sees them
+# (redact lives in _http, which also blanks them in a redirect's Location).
 
 
 class _RedactFilter(logging.Filter):
@@ -68,13 +64,15 @@ def post_json(adapter: Any, url: str, payload: dict[str, Any] | bytes, *, servic
     service, never the URL (it holds the robot's key).
     """
     body = payload if isinstance(payload, bytes) else dump(payload)
-    http = adapter.http or requests
     timeout = float(timeout or adapter.config.get("timeout_s") or 10)
     try:
-        response = http.post(url, data=body, timeout=timeout,
-                             headers={"Content-Type": "application/json; charset=utf-8",
-                                      "User-Agent": "ContentOps/1"})
+        response = _http.request(adapter.http, "POST", url, data=body, timeout=timeout,
+                                 budget=_http.Budget(adapter.send_budget_s),
+                                 headers={"Content-Type": "application/json; charset=utf-8",
+                                          "User-Agent": "ContentOps/1"})
     except requests.Timeout as exc:
+        # Also the total deadline passing while the reply trickles in (_http): the message
+        # went out, so it is in doubt like any read timeout.
         error = TransientError if never_sent(exc) else InDoubt
         raise error(N_("%(service)s did not answer in time."), {"service": service},
                     detail=type(exc).__name__) from None

@@ -19,6 +19,7 @@ from typing import Any
 import requests
 
 from ..errors import N_
+from . import _http
 from ._robot import ErrorRule, dump, raise_for_code
 from .base import PermanentError, TransientError
 
@@ -107,13 +108,16 @@ class WeComAPI:
     """Calls for one corp + secret. `tokens` is a TokenStore (get(key, fetch, invalid=))."""
 
     def __init__(self, *, corp_id: str, secret: str, api_base: str | None, tokens: Any,
-                 http: Any = None, timeout: float = 10.0) -> None:
+                 http: Any = None, timeout: float = 10.0,
+                 budget: _http.Budget | None = None) -> None:
         self.corp_id = corp_id
         self.secret = secret
         self.api_base = (api_base or API_BASE).rstrip("/")
         self.tokens = tokens
         self.http = http or requests
         self.timeout = timeout
+        # Shared by every call (and image download) of one publish: see _http.
+        self.budget = budget
         self.key = f"wecom:{corp_id}:{fingerprint(secret)}"
 
     # --- tokens -------------------------------------------------------------------------------
@@ -161,7 +165,7 @@ class WeComAPI:
                  body: Mapping[str, Any] | None = None,
                  files: Mapping[str, Any] | None = None) -> dict[str, Any]:
         url = self.api_base + path
-        kwargs: dict[str, Any] = {"params": dict(params), "timeout": self.timeout,
+        kwargs: dict[str, Any] = {"params": dict(params),
                                   "headers": {"User-Agent": "ContentOps/1"}}
         if files is not None:
             kwargs["files"] = files
@@ -169,7 +173,8 @@ class WeComAPI:
             kwargs["data"] = dump(dict(body))
             kwargs["headers"]["Content-Type"] = "application/json; charset=utf-8"
         try:
-            response = self.http.request(method, url, **kwargs)
+            response = _http.request(self.http, method, url, timeout=self.timeout,
+                                     budget=self.budget, **kwargs)
         except requests.Timeout as exc:
             raise TransientError(N_("%(service)s did not answer in time."), {"service": SERVICE},
                                  detail=f"{path}: {type(exc).__name__}") from None

@@ -17,6 +17,12 @@ from .tokens import MemoryTokenStore, TokenStore
 
 Severity = Literal["error", "warning"]
 
+# See ChannelAdapter.send_budget_s; three quarters of the default 120 s lease.
+DEFAULT_SEND_BUDGET_S = 90.0
+# Most a single call may wait (the `timeout_s` settings' maximum): well below the lease, so
+# even a publish of a couple of calls ends before the post could be reaped.
+MAX_TIMEOUT_S = 60
+
 
 @dataclass(frozen=True)
 class ConfigField:
@@ -239,6 +245,10 @@ class ChannelAdapter(ABC):
     # What `to` of send_preview is for kinds that are not e-mail: "wxname" = a WeChat id
     # (公众号 preview to one follower); None = the preview goes to the channel itself.
     preview_address: ClassVar[str | None] = None
+    # Seconds one publish may take in all (every call and image download of it), so a live
+    # send never outlasts the post's lease (120 s by default) and is never reaped and re-sent.
+    # The scheduler lowers it to three quarters of its configured lease.
+    send_budget_s: float = DEFAULT_SEND_BUDGET_S
 
     def __init__(self, config: Mapping[str, Any], *, http: Any = None,
                  channel_id: int | None = None, channel_name: str = "",

@@ -14,7 +14,9 @@ import requests
 
 from ..errors import N_
 from ..rendering import markdown_to_html, markdown_to_text
+from . import _http
 from .base import (
+    MAX_TIMEOUT_S,
     Capabilities,
     ChannelAdapter,
     ConfigField,
@@ -38,8 +40,11 @@ class WebhookAdapter(ChannelAdapter):
         ConfigField("url", N_("URL"), "url", required=True),
         ConfigField("secret", N_("Signing secret"), "text", required=True, secret=True,
                     help=N_("Used for the X-ContentOps-Signature header.")),
+        # At most 60 s: a send must end well before the post's lease (120 s) runs out.
         ConfigField("timeout_s", N_("Timeout (seconds)"), "int", default=10, min_value=1,
-                    max_value=120),
+                    max_value=MAX_TIMEOUT_S,
+                    help=N_("How long one send may take in all, reply included (at most "
+                            "60 seconds).")),
         ConfigField("metrics_url", N_("Metrics URL"), "url",
                     help=N_("Optional. The scheduler asks this address for the reads, likes, "
                             "comments, shares and clicks of published posts every 30 "
@@ -118,23 +123,29 @@ class WebhookAdapter(ChannelAdapter):
                     out[pid] = clean
         return out
 
-    def _signed_post(self, url: str, body: bytes, headers: dict[str, str] | None = None):
-        """POST `body` signed with the channel secret; connection problems are transient."""
+    def _signed_post(self, url: str, body: bytes, headers: dict[str, str] | None = None
+                     ) -> _http.Reply:
+        """POST `body` signed with the channel secret, finished within the channel timeout.
+        Connection problems and timeouts are transient (the receiver dedupes on the
+        Idempotency-Key, so a re-send is safe); a redirect is permanent (see _http)."""
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "X-ContentOps-Signature": signature(str(self.config.get("secret", "")), body),
             "User-Agent": "ContentOps-Webhook/1",
             **(headers or {}),
         }
-        http = self.http or requests
         timeout = float(self.config.get("timeout_s") or 10)
         try:
-            return http.post(url, data=body, headers=headers, timeout=timeout)
+            return _http.request(self.http, "POST", url, data=body, headers=headers,
+                                 timeout=timeout, budget=_http.Budget(self.send_budget_s))
         except requests.Timeout as exc:
             raise TransientError(N_("The receiver did not answer in time."),
                                  detail=type(exc).__name__) from exc
         except requests.ConnectionError as exc:
             raise TransientError(N_("Could not connect to the receiver."),
+                                 detail=type(exc).__name__) from exc
+        except requests.RequestException as exc:
+            raise PermanentError(N_("The receiver's address is not usable."),
                                  detail=type(exc).__name__) from exc
 
     def _post_metrics(self, items: list[dict[str, Any]]) -> Any:

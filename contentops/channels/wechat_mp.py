@@ -37,6 +37,7 @@ import requests
 
 from ..errors import N_
 from ..rendering import markdown_to_html, plain_excerpt
+from . import _http
 from ._robot import ErrorRule, dump, raise_for_code
 from ._wechat_mp_stats import DailyStatsMixin
 from ._wecom_api import fingerprint
@@ -61,6 +62,10 @@ AUTHOR_CHARS = 16     # author "不超过16个字"
 DIGEST_CHARS = 128    # digest "不超过128个字"
 CONTENT_CHARS = 20000  # content "必须少于2万字符，且小于1M"
 CONTENT_BYTES = 1024 * 1024
+# The largest image fetched for an article: 永久素材 images may be up to 10 MB (add_material,
+# "图片（image）: 10M"); uploadimg takes 1 MB and the thumb 64 KB, but WeChat itself says so
+# with its own error code, which names the rule better than a cut here would.
+IMAGE_BYTES = 10 * 1024 * 1024
 PUBLISH_POLL_S = 60.0
 MASS_POLL_S = 60.0
 PROTECTION_DEADLINE_S = 1800.0  # 群发保护: an admin must confirm within 30 minutes
@@ -113,13 +118,16 @@ class WeChatAPI:
     """Calls for one AppID + secret; `tokens` is a TokenStore."""
 
     def __init__(self, *, app_id: str, secret: str, api_base: str | None, tokens: Any,
-                 http: Any = None, timeout: float = 10.0) -> None:
+                 http: Any = None, timeout: float = 10.0,
+                 budget: _http.Budget | None = None) -> None:
         self.app_id = app_id
         self.secret = secret
         self.api_base = (api_base or API_BASE).rstrip("/")
         self.tokens = tokens
         self.http = http or requests
         self.timeout = timeout
+        # Shared by every call (and image download) of one publish: see _http.
+        self.budget = budget
         self.key = f"wechat_mp:{app_id}:{fingerprint(secret)}"
 
     def _fetch_token(self) -> tuple[str, int]:
@@ -166,7 +174,7 @@ class WeChatAPI:
     def _request(self, method: str, path: str, *, params: Mapping[str, Any],
                  body: Mapping[str, Any] | None = None,
                  files: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"params": dict(params), "timeout": self.timeout,
+        kwargs: dict[str, Any] = {"params": dict(params),
                                   "headers": {"User-Agent": "ContentOps/1"}}
         if files is not None:
             kwargs["files"] = files
@@ -174,7 +182,8 @@ class WeChatAPI:
             kwargs["data"] = dump(dict(body))
             kwargs["headers"]["Content-Type"] = "application/json; charset=utf-8"
         try:
-            response = self.http.request(method, self.api_base + path, **kwargs)
+            response = _http.request(self.http, method, self.api_base + path,
+                                     timeout=self.timeout, budget=self.budget, **kwargs)
         except requests.Timeout:
             raise TransientError(N_("%(service)s did not answer in time."), {"service": SERVICE},
                                  detail=f"{path}: timeout") from None
@@ -291,11 +300,14 @@ class WeChatMPAdapter(DailyStatsMixin, ChannelAdapter):
     def mode(self) -> str:
         return self.config.get("mode") or "publish"
 
-    def api(self) -> WeChatAPI:
+    def api(self, *, budgeted: bool = False) -> WeChatAPI:
+        """The API client; `budgeted` for a publish: all its calls and image downloads share
+        one time budget (send_budget_s), so the whole send ends well within the lease."""
         return WeChatAPI(app_id=str(self.setting("app_id")),
                          secret=str(self.setting("app_secret")),
                          api_base=self.config.get("api_base"), tokens=self.tokens,
-                         http=self.http, timeout=float(self.config.get("timeout_s") or 10))
+                         http=self.http, timeout=float(self.config.get("timeout_s") or 10),
+                         budget=_http.Budget(self.send_budget_s) if budgeted else None)
 
     # --- rendering and limits ----------------------------------------------------------------
 
@@ -345,10 +357,18 @@ class WeChatMPAdapter(DailyStatsMixin, ChannelAdapter):
 
     # --- images ------------------------------------------------------------------------------
 
-    def _download(self, url: str) -> tuple[bytes, str]:
-        http = self.http or requests
+    def _download(self, url: str, budget: _http.Budget | None = None) -> tuple[bytes, str]:
+        """An image of the article. Redirects are followed (image hosts and CDNs use them);
+        the download is bounded in time (channel timeout, publish budget) and size."""
         try:
-            response = http.get(url, timeout=float(self.config.get("timeout_s") or 10))
+            response = _http.request(self.http, "GET", url, follow_redirects=True,
+                                     timeout=float(self.config.get("timeout_s") or 10),
+                                     budget=budget, max_bytes=IMAGE_BYTES)
+        except _http.ReplyTooLarge:
+            raise PermanentError(N_("The image %(url)s is larger than the %(size)s MB WeChat "
+                                    "accepts."), {"url": url[:200],
+                                                  "size": IMAGE_BYTES // (1024 * 1024)},
+                                 detail="image too large") from None
         except requests.RequestException as exc:
             raise TransientError(N_("The image %(url)s could not be downloaded; it will be "
                                     "tried again."), {"url": url[:200]},
@@ -369,7 +389,7 @@ class WeChatMPAdapter(DailyStatsMixin, ChannelAdapter):
         sources = list(dict.fromkeys(_IMG_SRC.findall(article["content"])))
         mapping: dict[str, str] = {}
         for src in sources:
-            data, name = self._download(_absolute(src, post.base_url))
+            data, name = self._download(_absolute(src, post.base_url), api.budget)
             reply = api.call("/cgi-bin/media/uploadimg",
                              files={"media": (name, data, _mime(name))})
             mapping[src] = str(reply.get("url") or "")
@@ -378,7 +398,7 @@ class WeChatMPAdapter(DailyStatsMixin, ChannelAdapter):
             content = content.replace(f'src="{src}"', f'src="{url}"')
         article["content"] = content
         cover = sources[0] if sources else self.config.get("default_thumb")
-        data, name = self._download(_absolute(str(cover), post.base_url))
+        data, name = self._download(_absolute(str(cover), post.base_url), api.budget)
         reply = api.call("/cgi-bin/material/add_material", params={"type": "thumb"},
                          files={"media": (name, data, _mime(name))})
         article["thumb_media_id"] = str(reply.get("media_id") or "")
@@ -402,7 +422,7 @@ class WeChatMPAdapter(DailyStatsMixin, ChannelAdapter):
 
     def publish(self, post: OutgoingPost, idempotency_key: str) -> PublishResult:
         self.check(post)
-        api = self.api()
+        api = self.api(budgeted=True)
         media_id = self._draft(api, post)
         if self.mode == "mass_send":
             return self._mass_send(api, media_id, idempotency_key)
@@ -484,7 +504,7 @@ class WeChatMPAdapter(DailyStatsMixin, ChannelAdapter):
         if not to or not to.strip():
             raise PermanentError(N_("Enter the WeChat id (微信号) that should receive the "
                                     "preview; it must follow the account."))
-        api = self.api()
+        api = self.api(budgeted=True)
         media_id = self._draft(api, post)
         api.call("/cgi-bin/message/mass/preview", body={
             "towxname": to.strip(), "mpnews": {"media_id": media_id}, "msgtype": "mpnews"})

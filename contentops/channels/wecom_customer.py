@@ -41,6 +41,7 @@ import requests
 
 from ..errors import N_
 from ..rendering import markdown_to_text, plain_excerpt
+from . import _http
 from ._robot import join_fitting
 from ._wecom_api import LocalTokens, WeComAPI
 from .base import (
@@ -151,10 +152,13 @@ class WeComCustomerAdapter(ChannelAdapter):
                   for part in re.split(r"[;；]", raw)]
         return [g for g in groups if g]
 
-    def api(self) -> WeComAPI:
+    def api(self, *, budgeted: bool = False) -> WeComAPI:
+        """The API client; `budgeted` for a publish: all its calls and image downloads share
+        one time budget (send_budget_s), so the whole send ends well within the lease."""
         return WeComAPI(corp_id=str(self.setting("corp_id")), secret=str(self.setting("secret")),
                         api_base=self.config.get("api_base"), tokens=self.tokens,
-                        http=self.http, timeout=float(self.config.get("timeout_s") or 10))
+                        http=self.http, timeout=float(self.config.get("timeout_s") or 10),
+                        budget=_http.Budget(self.send_budget_s) if budgeted else None)
 
     @classmethod
     def receive_limit(cls, config: Mapping[str, Any]) -> ReceiveLimit | None:
@@ -315,28 +319,27 @@ class WeComCustomerAdapter(ChannelAdapter):
 
     # --- images -------------------------------------------------------------------------------
 
-    def _download(self, url: str) -> tuple[bytes, str]:
-        http = self.http or requests
+    def _download(self, url: str, budget: _http.Budget | None = None) -> tuple[bytes, str]:
+        """An image to upload. Redirects are followed (image hosts and CDNs use them); the
+        download is bounded in time (channel timeout, publish budget) and size."""
         try:
-            response = http.get(url, timeout=float(self.config.get("timeout_s") or 10),
-                                stream=True)
+            response = _http.request(self.http, "GET", url, follow_redirects=True,
+                                     timeout=float(self.config.get("timeout_s") or 10),
+                                     budget=budget, max_bytes=IMAGE_BYTES)
+        except _http.ReplyTooLarge:
+            raise PermanentError(N_("The image %(url)s is larger than the 2 MB WeCom "
+                                    "accepts."), {"url": url[:200]},
+                                 detail="image too large") from None
         except requests.RequestException as exc:
             raise TransientError(N_("The image %(url)s could not be downloaded; it will be "
                                     "tried again."), {"url": url[:200]},
                                  detail=type(exc).__name__) from None
-        with response:
-            if response.status_code >= 400:
-                error = TransientError if response.status_code >= 500 else PermanentError
-                raise error(N_("The image %(url)s could not be downloaded (HTTP %(status)s)."),
-                            {"url": url[:200], "status": response.status_code},
-                            detail=f"image HTTP {response.status_code}")
-            data = b""
-            for chunk in response.iter_content(65536):
-                data += chunk
-                if len(data) > IMAGE_BYTES:
-                    raise PermanentError(N_("The image %(url)s is larger than the 2 MB WeCom "
-                                            "accepts."), {"url": url[:200]},
-                                         detail="image too large")
+        if response.status_code >= 400:
+            error = TransientError if response.status_code >= 500 else PermanentError
+            raise error(N_("The image %(url)s could not be downloaded (HTTP %(status)s)."),
+                        {"url": url[:200], "status": response.status_code},
+                        detail=f"image HTTP {response.status_code}")
+        data = response.content
         if data.startswith(b"\x89PNG\r\n\x1a\n"):
             return data, "image.png"
         if data.startswith(b"\xff\xd8\xff"):
@@ -354,13 +357,14 @@ class WeComCustomerAdapter(ChannelAdapter):
             if att["msgtype"] == "image" and "pic_url" in att["image"]:
                 src = att["image"]["pic_url"]
                 if not urlsplit(src).hostname or not urlsplit(src).hostname.endswith(_WECOM_CDN):
-                    att["image"] = {"pic_url": api.upload_image_url(*self._download(src))}
+                    att["image"] = {"pic_url": api.upload_image_url(
+                        *self._download(src, api.budget))}
             elif att["msgtype"] == "image":
                 att["image"] = {"media_id": api.upload_moment_image(
-                    *self._download(att["image"]["media_id"]))}
+                    *self._download(att["image"]["media_id"], api.budget))}
             elif att["msgtype"] == "link" and "media_id" in att["link"]:
                 att["link"] = {**att["link"], "media_id": api.upload_moment_image(
-                    *self._download(att["link"]["media_id"]))}
+                    *self._download(att["link"]["media_id"], api.budget))}
             attachments.append(att)
         if attachments:
             out["attachments"] = attachments
@@ -455,7 +459,7 @@ class WeComCustomerAdapter(ChannelAdapter):
 
     def publish(self, post: OutgoingPost, idempotency_key: str) -> PublishResult:
         self.check(post)
-        api = self.api()
+        api = self.api(budgeted=True)
         body = self.render(post)
         if self.mode == "moment":
             return self._publish_moment(api, post, body)

@@ -87,10 +87,11 @@ class SchedulerRunner:
         adapter = HTTPAdapter(pool_connections=32, pool_maxsize=max(2 * workers, 10))
         self.http.mount("http://", adapter)
         self.http.mount("https://", adapter)
+        self.lease_seconds = _setting(app, "CONTENTOPS_LEASE_SECONDS", 120.0, float)
         self.dispatcher = publishing.Dispatcher(
             self.session_factory, self.adapter_for, node=self.node_id, clock=utcnow,
             workers=workers,
-            lease_seconds=_setting(app, "CONTENTOPS_LEASE_SECONDS", 120.0, float),
+            lease_seconds=self.lease_seconds,
             policy=publishing.RetryPolicy(
                 base_seconds=_setting(app, "CONTENTOPS_RETRY_BASE_SECONDS", 30.0, float)),
             team_tz=app.config.get("CONTENTOPS_TIMEZONE", "Asia/Shanghai"),
@@ -104,7 +105,11 @@ class SchedulerRunner:
         self.running = False
 
     def adapter_for(self, channel: Channel):
-        return build_adapter(channel, self.secret_key, http=self.http)
+        adapter = build_adapter(channel, self.secret_key, http=self.http)
+        # A send must end well before its lease does, or the reaper could take a live send
+        # for a lost one (channels/_http.py).
+        adapter.send_budget_s = min(adapter.send_budget_s, 0.75 * self.lease_seconds)
+        return adapter
 
     # --- lifecycle ---------------------------------------------------------------------
     def start(self) -> SchedulerRunner:

@@ -26,7 +26,7 @@ from ...channels.base import (
 from ...config import DEFAULT_TIMEZONE
 from ...errors import N_
 from ...models import Channel, Post, PublishAttempt
-from ...reasons import decode_reason, encode_reason, reason_text
+from ...reasons import decode_reason, encode_reason, nested_reason, reason_text
 from . import mass_send, notices
 from .handoff import HANDOFF_STATES, handoff_values
 from .types import Job, Outcome
@@ -136,9 +136,10 @@ def _completion_values(outcome: Outcome, now: datetime, policy: RetryPolicy,
     else:
         reason = outcome.reason
         if outcome.kind == "transient":
+            # The last error nested as stored, so each reader gets it in their language.
             reason = encode_reason(
                 N_("Gave up after %(attempts)s attempts. Last error: %(error)s"),
-                {"attempts": attempts, "error": reason_text(outcome.reason)})
+                {"attempts": attempts, "error": nested_reason(outcome.reason)})
         values.update(status="failed", last_error=reason)
     return values
 
