@@ -516,8 +516,10 @@ class WeComCustomerAdapter(ChannelAdapter):
         if counted and not pending:
             return PublishResult(external_id=external_id, status="published", progress=state)
         if final:
+            # Whoever has not sent is reminded at the deadline (within WeCom's cap), whether
+            # the post then counts as published or as missed.
+            self._remind(api, state, pending)
             if state["confirmed"] >= 1 and state.get("moment_id", True):
-                self._remind(api, state, pending)
                 return PublishResult(external_id=external_id, status="published",
                                      progress=state)
             raise PermanentError(N_("None of the %(total)s senders sent it by the deadline "

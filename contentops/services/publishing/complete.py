@@ -27,7 +27,7 @@ from ...config import DEFAULT_TIMEZONE
 from ...errors import N_
 from ...models import Channel, Post, PublishAttempt
 from ...reasons import decode_reason, encode_reason, reason_text
-from . import mass_send, notices
+from . import mass_send, notices, staff
 from .handoff import HANDOFF_STATES, STAFF_COLUMNS, handoff_values
 from .types import Job, Outcome
 
@@ -219,7 +219,8 @@ def complete_batch(session: Session, outcomes: list[Outcome], *, now: datetime, 
         if state == "failed":
             failed.append(job.post_id)
         elif state == "awaiting_staff":
-            notices.notify_assignees(session, job)
+            staff.notify_handed(session, job.post_id, signing_key=job.adapter.signing_key,
+                                tz=team_tz)
     if attempt_rows:
         conn.execute(insert(_ATTEMPTS), attempt_rows)
     if failed:

@@ -27,7 +27,7 @@ from ...channels.base import PermanentError, PublishResult, TransientError
 from ...errors import N_
 from ...models import Post, PublishAttempt
 from ...reasons import encode_reason
-from . import notices
+from . import notices, staff
 from .claim import outgoing_for
 from .types import AdapterFactory
 
@@ -94,6 +94,9 @@ def handoff_values(result: PublishResult, config: dict[str, Any], now: datetime
     """Columns of a post just handed off (the send call answered publishing/awaiting_staff)."""
     deadline = deadline_for(result, config, now) if result.status == "awaiting_staff" else None
     progress = dict(result.progress) if result.progress is not None else None
+    if deadline is not None and progress is not None and "staff" in progress:
+        # Kept with the progress: the card shows it (and who missed it) after the post ends.
+        progress["deadline"] = deadline.isoformat()
     return {"status": result.status, "next_attempt_at": deadline,
             "external_id": result.external_id, "external_url": result.url,
             "check_at": next_check(result, now, deadline),
@@ -188,13 +191,16 @@ def _look(session: Session, post_id: int, held_until: datetime, *, now: datetime
                            .execution_options(synchronize_session=False)).rowcount == 1:
             _attempt(session, post_id, now, node, t0, "published", None)
             stats.published += 1
+            if final:
+                # Published with some senders missing: the editor hears who.
+                staff.notify_deadline(session, post_id,
+                                      signing_key=getattr(adapter, "signing_key", None))
         session.commit()
         return
     if final:
         # The adapter kept waiting past the deadline: the deadline still ends it.
         _settle(session, fence, post_id, now, node, t0, outcome="permanent", state="missed",
-                reason=encode_reason(N_("Nobody confirmed posting it by the deadline.")),
-                stats=stats, progress=new_progress)
+                reason=staff.missing_reason(new_progress), stats=stats, progress=new_progress)
         return
     deadline = post.next_attempt_at if result.status == "awaiting_staff" else None
     session.execute(update(Post).where(fence).values(
