@@ -385,3 +385,54 @@ def test_moment_lost_reply_is_found_again(fake):
     assert again.progress["moment_id"] == moment.moment_id
     fake.staff_publishes_moment(moment.moment_id, "zhangsan")
     assert a.track(post, again.external_id, again.progress).status == "published"
+
+
+# --- mini program card, readable refusals ------------------------------------------------------
+
+def test_miniprogram_card_is_attached_with_an_uploaded_cover(fake, images):
+    mini = adapter(fake, miniprogram_appid="wx-fake-miniapp",
+                   miniprogram_page="pages/sale/index.html",
+                   miniprogram_cover=f"{images}/p.png")
+    result = mini.publish(outgoing(), "k")
+    assert result.status == "awaiting_staff"
+    body = fake.template_for("zhangsan")[0].body
+    cards = [a["miniprogram"] for a in body["attachments"] if a["msgtype"] == "miniprogram"]
+    assert len(cards) == 1
+    card = cards[0]
+    assert (card["appid"], card["page"], card["title"]) == (
+        "wx-fake-miniapp", "pages/sale/index.html", "双11 预告")
+    # The cover went through media/upload: a media id WeCom knows as an image.
+    assert fake.media[card["pic_media_id"]] == "image"
+    # A mini program not linked to the company is refused readably.
+    with pytest.raises(PermanentError) as exc:
+        adapter(fake, miniprogram_appid="wx-other", miniprogram_page="pages/a.html",
+                miniprogram_cover=f"{images}/p.png").publish(outgoing(body="另一条"), "k2")
+    assert "90207" in str(exc.value)
+
+
+def test_miniprogram_page_must_end_in_html_before_sending(fake, images):
+    wrong = adapter(fake, miniprogram_appid="wx-fake-miniapp", miniprogram_page="pages/sale",
+                    miniprogram_cover=f"{images}/p.png")
+    assert "miniprogram_page" in {f.code for f in wrong.validate(outgoing())}
+    with pytest.raises(PermanentError):
+        wrong.publish(outgoing(), "k")
+    assert fake.templates == {}
+
+
+def test_84061_and_missing_fields_read_as_plain_reasons(fake):
+    api = adapter(fake).api()
+    with pytest.raises(PermanentError) as exc:
+        api.call("POST", "/cgi-bin/externalcontact/add_msg_template", body={
+            "chat_type": "single", "sender": "lisi", "external_userid": ["wmA1"],
+            "text": {"content": "hi"}})
+    assert "84061" in str(exc.value) and "not an external contact" in str(exc.value)
+    with pytest.raises(PermanentError) as exc:  # a group broadcast needs its sender
+        api.call("POST", "/cgi-bin/externalcontact/add_msg_template", body={
+            "chat_type": "group", "text": {"content": "hi"}})
+    assert "required field is missing" in str(exc.value) and "41009" in str(exc.value)
+    with pytest.raises(PermanentError) as exc:  # a link card without its url
+        api.call("POST", "/cgi-bin/externalcontact/add_msg_template", body={
+            "chat_type": "single", "sender": "lisi", "text": {"content": "hi"},
+            "attachments": [{"msgtype": "link", "link": {"title": "t"}}]})
+    assert "41010" in str(exc.value)
+    assert fake.templates == {}

@@ -146,6 +146,14 @@ def test_demo_wecom_customer_channel_stays_on_this_machine(db):
     assert all(p.staff_total == 3 for p in posts if p.status in ("published", "awaiting_staff"))
     published = [p for p in posts if p.status == "published"]
     assert published and all(1 <= p.staff_confirmed <= 3 and p.reached > 0 for p in published)
+    # Each has per-sender progress the post's card shows, agreeing with the list columns.
+    for p in published + [p for p in posts if p.status == "awaiting_staff"]:
+        staff = p.progress["staff"]
+        assert [s["id"] for s in staff] == list(channel.config["senders"])
+        assert sum(s["status"] == "sent" for s in staff) == p.staff_confirmed
+        assert sum(s.get("reached", 0) for s in staff) == p.reached
+        assert all(s.get("sent_at") for s in staff if s["status"] == "sent")
+        assert p.progress["deadline"]
     # Nothing approved is waiting to be sent to it.
     assert not [p for p in posts if p.status in ("scheduled", "retrying")
                 and p.piece.status == "approved"]

@@ -49,8 +49,13 @@ ERRORS: dict[int, ErrorRule] = {
                                "works since 2023-12-01.")),
     60011: ErrorRule(False, N_("The app may not act for this member (60011 no privilege): add "
                                "the senders to the app's visible range.")),
+    # Global error code page (90313): 84061 "不存在外部联系人的关系" — the customer is not (or
+    # no longer) the member's external contact. Uncertain which calls return it rather than
+    # listing the customer in fail_list; the fake returns it for a broadcast whose only
+    # addressed customers are not the sender's.
     84061: ErrorRule(False, N_("WeCom says the customer is not an external contact of the "
-                               "member (84061 no relation).")),
+                               "member (84061 no relation): the customer may have deleted "
+                               "the sender, or belongs to another member.")),
     84074: ErrorRule(False, N_("The app has no 客户联系 permission (84074).")),
     40003: ErrorRule(False, N_("WeCom does not know a sender (40003 invalid userid): check the "
                                "senders' userids in the channel settings.")),
@@ -212,6 +217,17 @@ class WeComAPI:
             raise TransientError(N_("WeCom did not return the uploaded image's address."),
                                  detail="uploadimg: no url")
         return url
+
+    def upload_media_image(self, data: bytes, filename: str) -> str:
+        """上传临时素材 (media/upload, type=image): a media_id valid for three days, which
+        mini-program cards need as `pic_media_id` (doc 90253)."""
+        reply = self.call("POST", "/cgi-bin/media/upload", params={"type": "image"},
+                          files={"media": (filename, data, _mime(filename))})
+        media_id = reply.get("media_id")
+        if not isinstance(media_id, str) or not media_id:
+            raise TransientError(N_("WeCom did not return the uploaded image's id."),
+                                 detail="media/upload: no media_id")
+        return media_id
 
     def upload_moment_image(self, data: bytes, filename: str) -> str:
         """上传附件资源 for 朋友圈 (attachment_type=1): a media_id valid for three days."""

@@ -1,11 +1,14 @@
 """`manual`: channels with no API (朋友圈, personal-WeChat groups, posters).
 
-At publish time the post is handed to people: it becomes `awaiting_staff`, the assignees are
-notified with copy-ready text, and it becomes `published` when one of them confirms with the
-link, or `missed` after the deadline.
+At publish time the post is handed to people: it becomes `awaiting_staff` and each assignee is
+notified with their own signed confirm link (services/publishing/staff.py). Progress is N of M
+like the WeCom staff channel: `published` when all have confirmed; at the deadline published
+if at least one did (the others are named to the editor), else `missed`.
 """
 
 from __future__ import annotations
+
+import re
 
 from ..errors import N_
 from ..rendering import markdown_to_text
@@ -29,8 +32,17 @@ class ManualAdapter(ChannelAdapter):
         """Copy-ready text: the title, a blank line, the body without markup."""
         return f"{post.title}\n\n{markdown_to_text(post.body_markdown)}".strip()
 
+    @property
+    def assignees(self) -> list[str]:
+        value = self.config.get("assignees") or []
+        if isinstance(value, str):
+            value = [v for v in re.split(r"[\s,;，；]+", value) if v]
+        return list(dict.fromkeys(str(v).strip().lower() for v in value if str(v).strip()))
+
     def publish(self, post: OutgoingPost, idempotency_key: str) -> PublishResult:
-        return PublishResult(status="awaiting_staff")
+        staff = [{"id": email, "status": "pending"} for email in self.assignees]
+        return PublishResult(status="awaiting_staff",
+                             progress={"confirmed": 0, "total": len(staff), "staff": staff})
 
     def find_existing(self, post: OutgoingPost, idempotency_key: str) -> PublishResult | None:
         return None

@@ -62,6 +62,7 @@ TEXT_BYTES = 4000            # add_msg_template text.content "最多4000个字�
 ATTACHMENTS = 9              # "最多支持添加9个附件"
 LINK_TITLE_BYTES = 128
 LINK_DESC_BYTES = 512
+MINI_TITLE_BYTES = 64        # miniprogram.title "最长为64字节"
 MOMENT_TEXT_CHARS = 2000     # add_moment_task "最多支持传入2000个字(4000个字节)"
 MOMENT_TEXT_BYTES = 4000
 MOMENT_IMAGES = 9            # 9 images | 1 video | 1 link, one kind per task
@@ -113,6 +114,15 @@ class WeComCustomerAdapter(ChannelAdapter):
                     help=N_("As set in 群发助手 → 设置群发规则: month = as many broadcasts as "
                             "the month has days (the default); week = 7 a week; day = 1 a "
                             "day. The calendar warns before a plan exceeds it.")),
+        ConfigField("miniprogram_appid", N_("Mini program AppID"), "text",
+                    help=N_("客户群发 only: attach a mini program card. The mini program must "
+                            "be linked to the company (应用管理 → 小程序).")),
+        ConfigField("miniprogram_page", N_("Mini program page"), "text",
+                    help=N_("The page the card opens, ending in .html, e.g. "
+                            "pages/index/index.html.")),
+        ConfigField("miniprogram_cover", N_("Mini program cover image URL"), "url",
+                    help=N_("JPG or PNG, uploaded to WeCom (as a three-day media id) each "
+                            "time a broadcast is created.")),
         ConfigField("cover_image", N_("Cover image URL"), "url",
                     help=N_("For link cards when the text has no image.")),
         ConfigField("timeout_s", N_("Timeout (seconds)"), "int", default=10, min_value=1,
@@ -221,6 +231,9 @@ class WeComCustomerAdapter(ChannelAdapter):
         link = self._link(post, images)
         if link:
             attachments.append({"msgtype": "link", "link": link})
+        mini = self._miniprogram(post)
+        if mini:
+            attachments.append({"msgtype": "miniprogram", "miniprogram": mini})
         for src in images[: ATTACHMENTS - len(attachments)]:
             attachments.append({"msgtype": "image", "image": {"pic_url": src}})
         if attachments:
@@ -231,6 +244,19 @@ class WeComCustomerAdapter(ChannelAdapter):
         if self.mode == "single" and self.config.get("allow_select"):
             body["allow_select"] = True
         return body
+
+    def _miniprogram(self, post: OutgoingPost) -> dict[str, Any] | None:
+        """The mini-program card (add_msg_template attachments, doc 92135): title ≤ 64 bytes,
+        pic_media_id from media/upload (here the cover's URL until publish uploads it), appid
+        of a mini program linked to the company, page ending in .html."""
+        appid = str(self.config.get("miniprogram_appid") or "").strip()
+        page = str(self.config.get("miniprogram_page") or "").strip()
+        cover = str(self.config.get("miniprogram_cover") or self.config.get("cover_image")
+                    or "").strip()
+        if not (appid and page and cover):
+            return None
+        return {"title": cut_bytes(post.title.strip(), MINI_TITLE_BYTES),
+                "pic_media_id": cover, "appid": appid, "page": page}
 
     def _render_moment(self, post: OutgoingPost, images: list[str]) -> dict[str, Any]:
         text = self._text(post, None)
@@ -288,7 +314,8 @@ class WeComCustomerAdapter(ChannelAdapter):
         else:
             too_long = text_bytes(full) > TEXT_BYTES
             size, limit, unit = text_bytes(full), TEXT_BYTES, "bytes"
-            room = ATTACHMENTS - (1 if post.public_url else 0)
+            room = ATTACHMENTS - (1 if post.public_url else 0) - (
+                1 if self._miniprogram(post) else 0)
             if len(images) > room:
                 findings.append(Finding(
                     "too_many_attachments", "warning",
@@ -308,6 +335,19 @@ class WeComCustomerAdapter(ChannelAdapter):
                     N_("The text is too long for WeCom: %(size)s of at most %(limit)s "
                        "%(unit)s. Shorten it, or also publish the piece on a web channel so "
                        "the broadcast can link to the full text."), params, field="body"))
+        if self.mode != "moment" and self.config.get("miniprogram_appid"):
+            page = str(self.config.get("miniprogram_page") or "")
+            if not page.split("?", 1)[0].endswith(".html"):
+                findings.append(Finding(
+                    "miniprogram_page", "error",
+                    N_("The mini program page must end in .html (for example "
+                       "pages/index/index.html), or WeChat cannot open it."),
+                    field="channels"))
+            elif not (self.config.get("miniprogram_cover") or self.config.get("cover_image")):
+                findings.append(Finding(
+                    "miniprogram_cover", "error",
+                    N_("A mini program card needs a cover image; set one in the channel "
+                       "settings."), field="channels"))
         if self.mode == "moment" and not images and post.public_url and \
                 not self.config.get("cover_image"):
             findings.append(Finding(
@@ -362,6 +402,9 @@ class WeComCustomerAdapter(ChannelAdapter):
             elif att["msgtype"] == "image":
                 att["image"] = {"media_id": api.upload_moment_image(
                     *self._download(att["image"]["media_id"], api.budget))}
+            elif att["msgtype"] == "miniprogram":
+                att["miniprogram"] = {**att["miniprogram"], "pic_media_id": api.upload_media_image(
+                    *self._download(att["miniprogram"]["pic_media_id"], api.budget))}
             elif att["msgtype"] == "link" and "media_id" in att["link"]:
                 att["link"] = {**att["link"], "media_id": api.upload_moment_image(
                     *self._download(att["link"]["media_id"], api.budget))}
@@ -520,8 +563,10 @@ class WeComCustomerAdapter(ChannelAdapter):
         if counted and not pending:
             return PublishResult(external_id=external_id, status="published", progress=state)
         if final:
+            # Whoever has not sent is reminded at the deadline (within WeCom's cap), whether
+            # the post then counts as published or as missed.
+            self._remind(api, state, pending)
             if state["confirmed"] >= 1 and state.get("moment_id", True):
-                self._remind(api, state, pending)
                 return PublishResult(external_id=external_id, status="published",
                                      progress=state)
             raise PermanentError(N_("None of the %(total)s senders sent it by the deadline "

@@ -45,8 +45,10 @@ def track_handoffs(factory: Callable[[], Session], node_id: str, now: datetime,
         s, now=now, node=node_id, adapter_for=adapter_for, base_url=base_url))
 
 
-def expire_staff_tasks(factory: Callable[[], Session], now: datetime) -> object:
-    return _with_session(factory, lambda s: publishing.expire_staff_tasks(s, now=now))
+def expire_staff_tasks(factory: Callable[[], Session], now: datetime,
+                       signing_key: bytes | None = None) -> object:
+    return _with_session(factory, lambda s: publishing.expire_staff_tasks(
+        s, now=now, signing_key=signing_key))
 
 
 def next_due(factory: Callable[[], Session]) -> datetime | None:

@@ -38,6 +38,7 @@ from ..extensions import db
 from ..models import Channel
 from ..services import publishing, system
 from ..services.channels import build_adapter
+from ..services.feedback.email_tracking import tracking_key
 from ..timeutil import utcnow
 from . import jobs
 
@@ -171,7 +172,7 @@ class SchedulerRunner:
         now = utcnow()
         jobs.reconcile(self.session_factory, self.node_id, now, self.adapter_for,
                        self.base_url)
-        jobs.expire_staff_tasks(self.session_factory, now)
+        jobs.expire_staff_tasks(self.session_factory, now, tracking_key(self.secret_key))
 
     def track(self) -> object:
         """Follow posts handed to a service or to staff (handoff.track_due)."""

@@ -167,7 +167,9 @@ def _channels(session: Session, secret_key: str | None, editor: User) -> list[Ch
             continue
         config = dict(config)
         if kind == "manual":
-            config["assignees"] = [editor.email]
+            # Store staff without an account get their confirm links by e-mail.
+            config["assignees"] = [editor.email, "zhou.min@demo.contentops.example",
+                                   "he.tao@demo.contentops.example"]
         if kind in ("webhook", "wecom_customer"):
             if not secret_key:
                 continue  # the secret must be encrypted with the app's key
@@ -361,6 +363,37 @@ def _staff_of(channel: Channel) -> list[str]:
     return []
 
 
+def _demo_progress(post: Post, channel: Channel, staff: list[str], confirmed: int,
+                   when: datetime, deadline: timedelta, rng: random.Random, *,
+                   now: datetime) -> None:
+    """Per-sender progress as the adapters keep it (who sent when, reach, reminders), so the
+    post's N-of-M card has something to show; the list columns come from it."""
+    from .publishing.handoff import staff_values
+
+    entries = []
+    for n, person in enumerate(staff):
+        entry: dict = {"id": person, "status": "sent" if n < confirmed else "pending"}
+        if n < confirmed:
+            sent = min(now, when + timedelta(minutes=rng.randint(3, 240)))
+            entry["sent_at"] = sent.isoformat()
+        if channel.kind == "wecom_customer":
+            entry["msgid"] = f"msgDEMO{rng.randrange(10**8):08d}{n}"
+            if n < confirmed:
+                entry.update(reached=rng.randint(40, 90), not_friend=rng.randint(0, 3),
+                             already_received=rng.randint(0, 5))
+            elif rng.random() < 0.5:
+                entry["reminded"] = [(when + timedelta(hours=2)).timestamp()]
+        entries.append(entry)
+    progress: dict = {"confirmed": confirmed, "total": len(staff), "staff": entries,
+                      "deadline": (when + deadline).isoformat()}
+    if channel.kind == "wecom_customer":
+        for key in ("reached", "not_friend", "already_received"):
+            progress[key] = sum(e.get(key, 0) for e in entries)
+    post.progress = progress
+    for column, value in staff_values(progress).items():
+        setattr(post, column, value)
+
+
 def _post_state(post: Post, piece: ContentPiece, channel: Channel, when: datetime,
                 now: datetime, past: bool, i: int, rng: random.Random, base_url: str,
                 audience: str, style: str) -> None:
@@ -386,19 +419,17 @@ def _post_state(post: Post, piece: ContentPiece, channel: Channel, when: datetim
         return
     deadline = timedelta(hours=int((channel.config or {}).get("deadline_hours") or 24))
     staff = _staff_of(channel)
-    if staff:
-        post.staff_total = len(staff)
     if channel.kind in ("manual", "wecom_customer") and now - when < deadline:
         # Handed to people, some of whom have not confirmed yet, within the deadline.
         post.status = "awaiting_staff"
-        post.staff_confirmed = rng.randint(0, max(0, len(staff) - 1))
-        if channel.kind == "wecom_customer" and post.staff_confirmed:
-            post.reached = rng.randint(40, 90) * post.staff_confirmed
+        post.next_attempt_at = when + deadline
+        _demo_progress(post, channel, staff, rng.randint(0, max(0, len(staff) - 1)), when,
+                       deadline, rng, now=now)
         return
     if staff:
-        post.staff_confirmed = len(staff) if i % 4 else rng.randint(1, len(staff))
-        if channel.kind == "wecom_customer":
-            post.reached = rng.randint(40, 90) * post.staff_confirmed
+        _demo_progress(post, channel, staff,
+                       len(staff) if i % 4 else rng.randint(1, len(staff)), when, deadline,
+                       rng, now=now)
     post.status = "published"
     post.published_version = piece.version
     post.published_at = when + timedelta(seconds=rng.randint(2, 90))

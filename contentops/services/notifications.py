@@ -110,6 +110,16 @@ def notify(session: Session, users: Iterable[User], kind: str, message: str,
             outbox.append((user.email, user.name, user.locale or "en", message, params, link))
 
 
+def mail_address(session: Session, email: str, message: str,
+                 params: Mapping[str, Any] | None = None, link: str | None = None, *,
+                 name: str = "", locale: str = "en") -> None:
+    """E-mail someone who has no account here (a manual channel's assignee), after commit.
+    Without a mail server configured nothing is sent."""
+    if mail_enabled() and email:
+        outbox = session.info.setdefault(_MAIL_KEY, [])
+        outbox.append((email, name, locale, message, dict(params or {}), link))
+
+
 def unread_count(session: Session, user: User) -> int:
     return session.scalar(select(func.count()).select_from(Notification).where(
         Notification.user_id == user.id, Notification.read_at.is_(None))) or 0

@@ -15,16 +15,20 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import get_timezone, gettext
+from flask_babel import force_locale, get_timezone, gettext
 from flask_login import current_user
+from sqlalchemy import func, select
 
 from ..errors import N_, DomainError, ValidationError
-from ..extensions import db
+from ..extensions import csrf, db
 from ..i18n import error_fields, error_message, translate
 from ..models import Post
 from ..reasons import reason_text
-from ..security import requires_role
+from ..security import public, requires_role
 from ..services import publishing, system
+from ..services.channels import build_adapter
+from ..services.feedback.email_tracking import tracking_key
+from ..services.publishing import staff as staff_service
 from ..timeutil import WallClockError, parse_local, to_zone, utcnow
 from .formatting import format_datetime
 from .wallclock import fold_choice, requested_fold
@@ -127,7 +131,8 @@ def _render_detail(post: Post, errors: dict | None = None, status: int = 200):
         attempts=publishing.attempts_for(db.session, post.id), errors=errors or {},
         scheduled_local=request.form.get("scheduled_at") or _local_value(post),
         copy_text=copy_text, current_timezone=str(get_timezone()),
-        fold_choice=g.get("fold_choice")), status
+        fold_choice=g.get("fold_choice"),
+        staff=staff_service.staff_card(db.session, post, now=utcnow())), status
 
 
 def _back(post: Post):
@@ -213,3 +218,82 @@ def reschedule(post_id: int):
         flash(translate(warning.message, dict(warning.params)), "warning")
     flash(gettext("The post was rescheduled."), "success")
     return redirect(url_for("publishing.detail", post_id=post.id))
+
+
+@bp.post("/posts/<int:post_id>/remind")
+@requires_role("editor")
+def remind(post_id: int):
+    post = _load(post_id)
+    adapter = build_adapter(post.channel, current_app.config["SECRET_KEY"])
+    try:
+        reminded = staff_service.remind_pending(db.session, post, adapter, now=utcnow(),
+                                                actor=current_user)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        flash(error_message(exc), "error")
+    else:
+        flash(gettext("Reminded: %(names)s", names=", ".join(reminded)), "success")
+    return redirect(url_for("publishing.detail", post_id=post.id))
+
+
+def _confirm_page(post: Post, assignee: str, **context):
+    """Shown in the assignee's own language when they have an account here, else the
+    browser's."""
+    from ..channels.registry import adapter_class
+    from ..models import User
+
+    copy_text = adapter_class("manual")({}).render(publishing.outgoing_for(post))
+    user = db.session.scalar(select(User).where(func.lower(User.email) == assignee))
+    locale = user.locale if user is not None and user.locale in current_app.config[
+        "LANGUAGES"] else None
+    page = lambda: render_template("publishing/confirm.html",  # noqa: E731
+                                   title=gettext("Confirm the post"), post=post,
+                                   assignee=assignee, copy_text=copy_text, **context)
+    if locale:
+        with force_locale(locale):
+            html = page()
+    else:
+        html = page()
+    response = current_app.make_response(html)
+    response.headers["Cache-Control"] = "no-store, private"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _link_key() -> bytes:
+    return staff_service.link_key(tracking_key(current_app.config["SECRET_KEY"]))
+
+
+@bp.get("/posts/<int:post_id>/confirm/<token>")
+@public
+def confirm_page(post_id: int, token: str):
+    # GET only shows the page: mail scanners follow links and must not confirm for anyone.
+    post = db.session.get(Post, post_id)
+    assignee = staff_service.read_token(_link_key(), post_id, token) if post else None
+    if post is None or assignee is None:
+        abort(404)
+    entry = next((s for s in (post.progress or {}).get("staff") or []
+                  if str(s.get("id", "")).lower() == assignee), None)
+    if entry is None:
+        abort(404)
+    already = entry.get("status") == "sent"
+    return _confirm_page(post, assignee, done=already, already=already)
+
+
+@bp.post("/posts/<int:post_id>/confirm/<token>")
+@public
+@csrf.exempt  # the token in the URL is the credential; nobody is signed in
+def confirm(post_id: int, token: str):
+    try:
+        done = staff_service.confirm_assignee(db.session, post_id, token, key=_link_key(),
+                                              now=utcnow())
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        if exc.status == 404:
+            abort(404)
+        post = _load(post_id)
+        return _confirm_page(post, "", done=False, already=False,
+                             error=error_message(exc)), 409
+    return _confirm_page(done.post, done.assignee, done=True, already=done.already)

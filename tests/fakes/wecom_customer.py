@@ -480,6 +480,11 @@ class FakeWeComCustomer(FakeService):
             if external:
                 known = {c for ids in targets.values() for c in ids}
                 fail = [e for e in external if e not in known]
+                if sender and not known:
+                    # None of the addressed customers is the sender's external contact:
+                    # 84061 "不存在外部联系人的关系" (global error codes, 90313). Which calls
+                    # refuse with it rather than listing them in fail_list is uncertain.
+                    raise _Err(84061)
         msgid = self._new_id("msg")
         self.templates[msgid] = Template(
             msgid=msgid, chat_type=chat_type, sender=sender, body=body,

@@ -27,8 +27,8 @@ from ...config import DEFAULT_TIMEZONE
 from ...errors import N_
 from ...models import Channel, Post, PublishAttempt
 from ...reasons import decode_reason, encode_reason, nested_reason, reason_text
-from . import mass_send, notices
-from .handoff import HANDOFF_STATES, handoff_values
+from . import mass_send, notices, staff
+from .handoff import HANDOFF_STATES, STAFF_COLUMNS, handoff_values
 from .types import Job, Outcome
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,8 @@ def _fenced_completion():
                                  _POSTS.c.status == "publishing").values(values))
 
 
+# Set after the fenced update, one small update each (see _apply_handoffs).
+_TRACKING_KEYS = ("check_at", "progress", "scheduled_at", *STAFF_COLUMNS)
 _COMPLETION_KEYS = ("published_at", "external_id", "external_url", "published_version", "slug",
                     "status", "next_attempt_at", "last_error", "attempt_count", "updated_at")
 
@@ -181,14 +183,13 @@ def complete_batch(session: Session, outcomes: list[Outcome], *, now: datetime, 
              if o.kind == "quota"}
     all_values = [_completion_values(o, now, policy, rng, moves.get(i))
                   for i, o in enumerate(outcomes)]
-    tracking = [{k: v.pop(k) for k in ("check_at", "progress", "scheduled_at") if k in v}
-                for v in all_values]
+    tracking = [{k: v.pop(k) for k in _TRACKING_KEYS if k in v} for v in all_values]
     fenced = _apply_fenced(conn, outcomes, all_values)
     _apply_handoffs(conn, tracking, fenced, outcomes)
     states: list[str] = []
     attempt_rows: list[dict[str, Any]] = []
     failed: list[int] = []
-    for outcome, vals in zip(outcomes, all_values, strict=True):
+    for outcome, vals, tracked in zip(outcomes, all_values, tracking, strict=True):
         job = outcome.job
         fenced_ok = job.post_id in fenced
         state = vals["status"]
@@ -199,6 +200,8 @@ def complete_batch(session: Session, outcomes: list[Outcome], *, now: datetime, 
                 # The send worked but the lease had expired. If the reaper parked the post as
                 # `unknown`, this attempt is the proof reconcile is waiting for.
                 proof = {k: v for k, v in vals.items() if v is not None}
+                # A hand-off (staff, service) keeps its tracking, or nobody would look again.
+                proof.update(tracked)
                 proof.update(claim_token=None, claimed_by=None, lease_expires_at=None,
                              next_attempt_at=vals["next_attempt_at"])
                 took = conn.execute(update(_POSTS).where(
@@ -217,7 +220,8 @@ def complete_batch(session: Session, outcomes: list[Outcome], *, now: datetime, 
         if state == "failed":
             failed.append(job.post_id)
         elif state == "awaiting_staff":
-            notices.notify_assignees(session, job)
+            staff.notify_handed(session, job.post_id, signing_key=job.adapter.signing_key,
+                                tz=team_tz)
     if attempt_rows:
         conn.execute(insert(_ATTEMPTS), attempt_rows)
     if failed:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,7 +27,7 @@ from ...channels.base import PermanentError, PublishResult, TransientError
 from ...errors import N_
 from ...models import Post, PublishAttempt
 from ...reasons import encode_reason
-from . import notices
+from . import notices, staff
 from .claim import outgoing_for
 from .types import AdapterFactory
 
@@ -58,14 +59,48 @@ def next_check(result: PublishResult, now: datetime, deadline: datetime | None
     return min(when, deadline) if deadline is not None else when
 
 
+STAFF_COLUMNS: tuple[str, ...] = ("staff_confirmed", "staff_total", "reached")
+
+
+def _count(value: Any) -> int:
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def staff_values(progress: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The post's "sent by staff" columns (staff_confirmed, staff_total, reached) from a staff
+    progress ({"confirmed", "total", "staff": [{"id", "status", "reached"?}, …]}), which the
+    post list and analytics read instead of the JSON. {} for progress that is not about staff
+    (a 公众号 publish job), so those posts keep None = "not handed to staff"."""
+    if not isinstance(progress, Mapping) or not isinstance(progress.get("staff"), list):
+        return {}
+    staff = [s for s in progress["staff"] if isinstance(s, Mapping)]
+    counted = [s for s in staff if s.get("status") != "invalid"]
+    confirmed = progress.get("confirmed")
+    total = progress.get("total")
+    reached = progress.get("reached")
+    return {
+        "staff_confirmed": _count(confirmed) if confirmed is not None else sum(
+            1 for s in counted if s.get("status") == "sent"),
+        "staff_total": _count(total) if total is not None else len(counted),
+        "reached": _count(reached) if reached is not None else sum(
+            _count(s.get("reached")) for s in counted)}
+
+
 def handoff_values(result: PublishResult, config: dict[str, Any], now: datetime
                    ) -> dict[str, Any]:
     """Columns of a post just handed off (the send call answered publishing/awaiting_staff)."""
     deadline = deadline_for(result, config, now) if result.status == "awaiting_staff" else None
+    progress = dict(result.progress) if result.progress is not None else None
+    if deadline is not None and progress is not None and "staff" in progress:
+        # Kept with the progress: the card shows it (and who missed it) after the post ends.
+        progress["deadline"] = deadline.isoformat()
     return {"status": result.status, "next_attempt_at": deadline,
             "external_id": result.external_id, "external_url": result.url,
             "check_at": next_check(result, now, deadline),
-            "progress": dict(result.progress) if result.progress is not None else None}
+            "progress": progress, **staff_values(progress)}
 
 
 @dataclass
@@ -150,25 +185,29 @@ def _look(session: Session, post_id: int, held_until: datetime, *, now: datetime
             "status": "published", "published_at": now, "check_at": None,
             "next_attempt_at": None, "last_error": None, "progress": new_progress,
             "external_url": result.url or post.external_url,
-            "external_id": result.external_id or post.external_id}
+            "external_id": result.external_id or post.external_id,
+            **staff_values(new_progress)}
         if session.execute(update(Post).where(fence).values(**values, updated_at=now)
                            .execution_options(synchronize_session=False)).rowcount == 1:
             _attempt(session, post_id, now, node, t0, "published", None)
             stats.published += 1
+            if final:
+                # Published with some senders missing: the editor hears who.
+                staff.notify_deadline(session, post_id,
+                                      signing_key=getattr(adapter, "signing_key", None))
         session.commit()
         return
     if final:
         # The adapter kept waiting past the deadline: the deadline still ends it.
         _settle(session, fence, post_id, now, node, t0, outcome="permanent", state="missed",
-                reason=encode_reason(N_("Nobody confirmed posting it by the deadline.")),
-                stats=stats, progress=new_progress)
+                reason=staff.missing_reason(new_progress), stats=stats, progress=new_progress)
         return
     deadline = post.next_attempt_at if result.status == "awaiting_staff" else None
     session.execute(update(Post).where(fence).values(
         status=result.status, progress=new_progress, last_error=None, updated_at=now,
         next_attempt_at=deadline if result.status == "awaiting_staff" else None,
         check_at=next_check(result, now, deadline) or deadline,
-        external_id=result.external_id or post.external_id)
+        external_id=result.external_id or post.external_id, **staff_values(new_progress))
         .execution_options(synchronize_session=False))
     if result.status != status:
         _attempt(session, post_id, now, node, t0, "published", None)
@@ -190,6 +229,7 @@ def _settle(session: Session, fence, post_id: int, now: datetime, node: str, t0:
                               "next_attempt_at": None, "updated_at": now}
     if progress is not None:
         values["progress"] = progress
+        values.update(staff_values(progress))
     if session.execute(update(Post).where(fence).values(**values)
                        .execution_options(synchronize_session=False)).rowcount == 1:
         _attempt(session, post_id, now, node, t0, outcome, reason)

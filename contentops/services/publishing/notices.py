@@ -1,17 +1,17 @@
-"""Who is told when a post fails, is missed, is in doubt, or is handed to people."""
+"""Who is told when a post fails, is missed or is in doubt (hand-offs to people and their
+deadlines: `staff`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ...errors import N_
 from ...models import AuditEvent, ContentPiece, Post, User
 from ...reasons import reason_text
 from .. import notifications
-from .types import Job
 
 
 def people_to_tell(session: Session, piece: ContentPiece) -> list[User]:
@@ -41,18 +41,3 @@ def notify_problem(session: Session, post_ids: Iterable[int], what: str) -> None
                               "reason_code": post.last_error, "post_id": post.id,
                               "state": post.status},
                              link=f"/publishing/posts/{post.id}")
-
-
-def notify_assignees(session: Session, job: Job) -> None:
-    emails = [e.lower() for e in (job.adapter.config.get("assignees") or [])]
-    users = list(session.scalars(select(User).where(func.lower(User.email).in_(emails),
-                                                    User.active.is_(True)))) if emails else []
-    if not users:
-        post = session.get(Post, job.post_id)
-        users = people_to_tell(session, post.piece) if post else []
-    notifications.notify(session, users, "assigned",
-                         N_("Please post “%(title)s” on %(channel)s by hand, then confirm "
-                            "with the link."),
-                         {"title": job.outgoing.title, "channel": job.outgoing.channel_name,
-                          "post_id": job.post_id},
-                         link=f"/publishing/posts/{job.post_id}")

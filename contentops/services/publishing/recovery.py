@@ -18,7 +18,7 @@ from ...errors import N_
 from ...models import Post, PublishAttempt
 from ...reasons import encode_reason
 from .. import audit
-from . import notices
+from . import notices, staff
 from .claim import idempotency_key, outgoing_for
 from .types import AdapterFactory
 
@@ -135,23 +135,33 @@ def reconcile_unknown(session: Session, *, now: datetime, node: str, adapter_for
     return counts
 
 
-def expire_staff_tasks(session: Session, *, now: datetime) -> list[int]:
-    """Manual posts nobody confirmed by their deadline become `missed`. (Tracked ones —
-    with a `check_at` — get the adapter's final verdict in handoff.track_due instead.)"""
-    ids = list(session.scalars(select(Post.id).where(
+def expire_staff_tasks(session: Session, *, now: datetime,
+                       signing_key: bytes | None = None) -> list[int]:
+    """Manual posts whose deadline passed: published when at least one assignee confirmed
+    (the others are named to the editor and told), else `missed` — the rule the WeCom staff
+    channel's final verdict follows too. (Tracked ones — with a `check_at` — get that verdict
+    in handoff.track_due instead.)"""
+    rows = session.execute(select(Post.id, Post.progress).where(
         Post.status == "awaiting_staff", Post.next_attempt_at <= now,
-        Post.check_at.is_(None))))
-    reason = encode_reason(N_("Nobody confirmed posting it by the deadline."))
-    done = []
-    for post_id in ids:
+        Post.check_at.is_(None))).all()
+    missed, published = [], []
+    for post_id, progress in rows:
+        progress = progress if isinstance(progress, dict) else {}
+        someone = any(isinstance(s, dict) and s.get("status") == "sent"
+                      for s in progress.get("staff") or [])
+        values: dict[str, Any] = {"next_attempt_at": None, "updated_at": now}
+        if someone:
+            values.update(status="published", published_at=now, last_error=None)
+        else:
+            values.update(status="missed", last_error=staff.missing_reason(progress))
         if session.execute(update(Post).where(
                 Post.id == post_id, Post.status == "awaiting_staff",
                 Post.next_attempt_at <= now, Post.check_at.is_(None))
-                .values(status="missed", last_error=reason, next_attempt_at=None,
-                        updated_at=now)
-                .execution_options(synchronize_session=False)).rowcount == 1:
-            done.append(post_id)
-    if done:
-        notices.notify_problem(session, done, "missed")
+                .values(**values).execution_options(synchronize_session=False)).rowcount == 1:
+            (published if someone else missed).append(post_id)
+    if missed:
+        notices.notify_problem(session, missed, "missed")
+    for post_id in missed + published:
+        staff.notify_deadline(session, post_id, signing_key=signing_key)
     session.commit()
-    return done
+    return missed + published
