@@ -213,3 +213,17 @@ def test_settings_form_and_preview_page_for_a_wechat_id(client, db, make_user, l
     sent = client.post(page, data={"piece_id": "", "to": "marketer_wx"})
     assert sent.status_code == 302, sent.get_data(as_text=True)[:2000]
     assert fake.previews[-1]["towxname"] == "marketer_wx" and fake.sends == 0
+
+
+def test_refused_token_is_replaced_with_force_refresh(fake):
+    """40001 on a token stable_token still hands out: a plain refetch would get the same
+    token back, so the refresh asks with force_refresh and the call goes through."""
+    a = adapter(fake)
+    a.test_connection()
+    revoked = fake.revoke_token()
+    # What a refresh without force_refresh would get: the revoked token again.
+    assert a.api()._fetch_token()[0] == revoked
+    a.publish(post(fake), "k1")
+    assert fake.forced_refreshes == 1
+    assert fake.current_token != revoked
+    assert len(fake.publishes) == 1

@@ -117,9 +117,17 @@ class WeChatAPI:
         self.timeout = timeout
         self.key = f"wechat_mp:{app_id}:{fingerprint(secret)}"
 
-    def _fetch_token(self) -> tuple[str, int]:
-        reply = self._request("POST", "/cgi-bin/stable_token", params={}, body={
-            "grant_type": "client_credential", "appid": self.app_id, "secret": self.secret})
+    def _fetch_token(self, force: bool = False) -> tuple[str, int]:
+        body: dict[str, Any] = {"grant_type": "client_credential", "appid": self.app_id,
+                                "secret": self.secret}
+        if force:
+            # stable_token hands back the same token while it is valid in WeChat's eyes;
+            # a token WeChat just refused (40001: revoked, or replaced by a fetch elsewhere)
+            # is only replaced with force_refresh (获取稳定版接口调用凭据, "强制刷新模式").
+            # That mode is limited (uncertain: 20 times a day, 30 s apart per the doc page),
+            # so it is used only for a refused token, never for a routine renewal.
+            body["force_refresh"] = True
+        reply = self._request("POST", "/cgi-bin/stable_token", params={}, body=body)
         code, reason = _code(reply)
         if code != 0:
             raise_for_code(SERVICE, code, reason, ERRORS)
@@ -130,7 +138,10 @@ class WeChatAPI:
         return token, int(reply.get("expires_in") or 7200)
 
     def token(self, invalid: str | None = None) -> str:
-        return self.tokens.get(self.key, self._fetch_token, invalid=invalid)
+        if invalid is None:
+            return self.tokens.get(self.key, self._fetch_token)
+        return self.tokens.get(self.key, lambda: self._fetch_token(force=True),
+                               invalid=invalid)
 
     def call(self, path: str, *, body: Mapping[str, Any] | None = None,
              params: Mapping[str, Any] | None = None,

@@ -70,6 +70,10 @@ class FakeWeChatMP(FakeService):
         self.tokens: dict[str, float] = {}  # token -> expires_at
         self.current_token: str | None = None
         self.token_requests = 0
+        self.forced_refreshes = 0
+        # Tokens WeChat stopped accepting (40001) while stable_token without force_refresh
+        # still hands them out until they expire: the caveat a refresh must handle.
+        self.revoked: set[str] = set()
         self.images: set[str] = set()
         self.thumbs: set[str] = set()
         self.drafts: dict[str, list[dict[str, Any]]] = {}
@@ -89,6 +93,15 @@ class FakeWeChatMP(FakeService):
     def expire_tokens(self) -> None:
         with self._lock:
             self.tokens = {t: 0.0 for t in self.tokens}
+
+    def revoke_token(self) -> str | None:
+        """The current token is refused from now on (40001), yet stable_token keeps returning
+        it unless asked with force_refresh (as when another system fetched a token with
+        /cgi-bin/token, which invalidates the stable one)."""
+        with self._lock:
+            if self.current_token:
+                self.revoked.add(self.current_token)
+            return self.current_token
 
     def finish_publish(self, publish_id: str, status: int = 0) -> None:
         with self._lock:
@@ -150,7 +163,7 @@ class FakeWeChatMP(FakeService):
         if not token:
             raise _Err(41001)
         expires = self.tokens.get(token)
-        if expires is None:
+        if expires is None or token in self.revoked:
             raise _Err(40001)
         if self.clock() >= expires:
             raise _Err(42001)
@@ -178,9 +191,14 @@ class FakeWeChatMP(FakeService):
         self.token_requests += 1
         # Stable token: the same token while valid unless force_refresh (uncertain whether a
         # forced refresh invalidates the old one at once; the docs say it stays 5 minutes).
+        # The service's idea of "valid" is its expiry: a revoked token is still handed out.
+        force = body.get("force_refresh")
+        if force is not None and not isinstance(force, bool):
+            raise _Err(47001)
+        if force:
+            self.forced_refreshes += 1
         current = self.current_token
-        if current and self.tokens.get(current, 0) > self.clock() and not body.get(
-                "force_refresh"):
+        if current and self.tokens.get(current, 0) > self.clock() and not force:
             return {"access_token": current,
                     "expires_in": int(self.tokens[current] - self.clock())}
         token = f"mptok-{next(self._ids)}-{int(time.time() * 1000)}"
