@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+from flask import Response, current_app, jsonify, request
 
+from ..errors import N_, NotFound
 from ..extensions import db
 from ..i18n import translate
 from ..security import public
@@ -41,3 +42,29 @@ def post_feedback_hook(channel_id: int):
                           secret_key=current_app.config["SECRET_KEY"], now=utcnow())
     db.session.commit()
     return _reply(result)
+
+
+@api_bp.route("/channels/<int:channel_id>/wechat-events", methods=["GET", "POST"])
+@public  # authenticated by WeChat's signature with the channel's server token
+def wechat_mp_events(channel_id: int):
+    """The 公众号 server URL (服务器配置): the GET handshake answers `echostr`; a POSTed
+    MASSSENDJOBFINISH event settles that mass send's posts. Plain text "success" stops
+    WeChat's retries."""
+    from ..models import Channel
+    from ..services import channels as channel_service
+    from ..services.publishing import mp_events
+
+    channel = db.session.get(Channel, channel_id)
+    if channel is None or channel.kind != "wechat_mp":
+        raise NotFound(N_("No such object."))
+    token = channel_service.full_config(
+        channel, current_app.config["SECRET_KEY"]).get("server_token")
+    args = request.args
+    mp_events.verify(token, args.get("signature"), args.get("timestamp"), args.get("nonce"))
+    if request.method == "GET":
+        echostr = args.get("echostr") or ""
+        return Response(echostr, content_type="text/plain; charset=utf-8")
+    event = mp_events.parse(request.get_data(cache=False))
+    mp_events.settle_mass_send(db.session, channel, event, now=utcnow())
+    db.session.commit()
+    return Response("success", content_type="text/plain; charset=utf-8")

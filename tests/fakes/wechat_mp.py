@@ -32,6 +32,7 @@ MESSAGES = {
     41001: "access_token missing",
     42001: "access_token expired",
     44003: "empty news data",
+    45008: "article size out of limit",
     45009: "reach max api daily quota limit",
     45028: "has no masssend quota",
     45065: "clientmsgid exist",
@@ -239,6 +240,12 @@ class FakeWeChatMP(FakeService):
         articles = self._json(request).get("articles")
         if not isinstance(articles, list) or not articles:
             raise _Err(44003)
+        if len(articles) > 8:
+            # 多图文 holds at most 8 articles. The draft/add page does not name the errcode;
+            # the global list's 45008 "图文消息超过限制" (article size out of limit) is the
+            # documented one for this (uncertain for draft/add: Getting_Started/
+            # Global_Return_Code).
+            raise _Err(45008)
         for a in articles:
             if not isinstance(a, dict) or not a.get("title") or not a.get("content"):
                 raise _Err(44003)
@@ -279,9 +286,18 @@ class FakeWeChatMP(FakeService):
         if state["status"] == 0:
             article_id = f"art-{publish_id}"
             reply["article_id"] = article_id
-            reply["article_detail"] = {"count": 1, "item": [
-                {"idx": 1, "article_url": f"https://mp.weixin.qq.com/s/{article_id}"}]}
+            count = len(self.drafts[state["media_id"]])
+            reply["article_detail"] = {"count": count, "item": [
+                {"idx": i, "article_url": self.article_url(article_id, i)}
+                for i in range(1, count + 1)]}
         return reply
+
+    @staticmethod
+    def article_url(article_id: str, idx: int) -> str:
+        # The first article keeps the short form existing tests know; the others carry idx
+        # as WeChat's long links do (…&idx=2&…).
+        base = f"https://mp.weixin.qq.com/s/{article_id}"
+        return base if idx == 1 else f"{base}?idx={idx}"
 
     # --- mass send ---------------------------------------------------------------------------
 
