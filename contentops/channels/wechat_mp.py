@@ -104,6 +104,12 @@ ERRORS: dict[int, ErrorRule] = {
     45065: ErrorRule(False, N_("WeChat already has a mass send with this id (45065).")),
     40007: ErrorRule(False, N_("WeChat refused an uploaded image (40007 invalid media_id).")),
     45028: ErrorRule(False, N_("The account has no mass-send quota left (45028).")),
+    40132: ErrorRule(False, N_("WeChat does not accept this WeChat id (40132 invalid wxname). "
+                               "Enter the 微信号 shown in the person's WeChat profile (6–20 "
+                               "letters, digits, - or _, starting with a letter).")),
+    43004: ErrorRule(False, N_("This WeChat id does not follow the account (43004 require "
+                               "subscribe): it must follow the 公众号 to receive a preview.")),
+    40003: ErrorRule(False, N_("WeChat does not know this follower (40003 invalid openid).")),
 }
 
 

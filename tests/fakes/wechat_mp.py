@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import time
 from typing import Any
@@ -26,11 +27,14 @@ TOKEN_SECONDS = 7200
 MESSAGES = {
     40001: "invalid credential, access_token is invalid or not latest",
     40007: "invalid media_id",
+    40003: "invalid openid",
     40013: "invalid appid",
     40125: "invalid appsecret",
+    40132: "invalid wxname",
     40164: "invalid ip 203.0.113.9, not in whitelist",
     41001: "access_token missing",
     42001: "access_token expired",
+    43004: "require subscribe",
     44003: "empty news data",
     45008: "article size out of limit",
     45009: "reach max api daily quota limit",
@@ -83,6 +87,9 @@ class FakeWeChatMP(FakeService):
         self.clientmsgids: dict[str, int] = {}
         self.sends = 0  # real mass sends (not refused duplicates)
         self.previews: list[dict[str, Any]] = []
+        # Followers a preview can reach: by 微信号 (towxname) and by openid (touser).
+        self.follower_wxnames: set[str] = {"marketer_wx", "approver_wx"}
+        self.follower_openids: set[str] = {"oFollower000000000000000001"}
         self.calls: list[str] = []
         self.stall_after_send = False
         self.sent = threading.Event()
@@ -348,7 +355,24 @@ class FakeWeChatMP(FakeService):
     def _preview(self, request: Request) -> dict[str, Any]:
         body = self._json(request)
         self._mpnews(body)
-        if not body.get("towxname") and not body.get("touser"):
-            raise _Err(40003, "invalid openid")
+        # "touser、towxname二选一", towxname wins when both are given (Batch_Sends 预览接口).
+        wxname, openid = body.get("towxname"), body.get("touser")
+        if wxname:
+            # 微信号 rules: 6–20 letters, digits, - or _, starting with a letter → else 40132
+            # 微信号不合法. A valid id that does not follow the account: 43004 需要接收者关注
+            # (global return codes; which of the two WeChat answers for an unknown but
+            # well-formed id is uncertain — 43004 is modelled).
+            if not isinstance(wxname, str) or not _WXNAME.fullmatch(wxname):
+                raise _Err(40132)
+            if wxname not in self.follower_wxnames:
+                raise _Err(43004)
+        elif openid:
+            if openid not in self.follower_openids:
+                raise _Err(40003)
+        else:
+            raise _Err(40003)
         self.previews.append(body)
         return {"msg_id": next(self._ids)}
+
+
+_WXNAME = re.compile(r"[A-Za-z][-_A-Za-z0-9]{5,19}")
