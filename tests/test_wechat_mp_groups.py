@@ -296,3 +296,50 @@ def test_event_endpoint_handshake_signature_and_failures(db, make, fake, engine,
     # Unsigned posts are refused.
     assert client.post(path, data=event_xml(msg_id, []),
                        content_type="text/xml").status_code == 401
+
+
+def test_calendar_shows_a_send_as_one_event_and_refuses_a_ninth_on_drop(
+        db, make, fake, client, api_headers):
+    from contentops.services import calendar as cal
+    from contentops.timeutil import utcnow
+
+    channel = mp_channel(make, fake)
+    make.now = utcnow()
+    when = (make.now + timedelta(days=10)).replace(second=0, microsecond=0)
+    posts = [article(make, channel, when, n) for n in range(1, 4)]
+    alone = article(make, channel, when + timedelta(days=1), 9)
+    events = cal.feed_events(db.session, when - timedelta(days=1), when + timedelta(days=3),
+                             tz="Asia/Shanghai", filters=cal.Filters(), now=make.now,
+                             can_move=True)
+    by_id = {e["id"]: e for e in events}
+    assert set(by_id) == {str(posts[0].id), str(alone.id)}  # one event for the send
+    group = by_id[str(posts[0].id)]["extendedProps"]["group"]
+    assert group["size"] == 3 and group["others"] == 2
+    assert [a["id"] for a in group["posts"]] == [p.id for p in posts]
+    assert [a["position"] for a in group["posts"]] == [1, 2, 3]
+    assert by_id[str(alone.id)]["extendedProps"]["group"] is None
+    # The contract's fields are still there for the send's event.
+    assert {"id", "title", "start", "color", "extendedProps"} <= set(by_id[str(posts[0].id)])
+    # Through the API the page uses.
+    headers = api_headers(make.user("editor"))
+    feed = client.get(f"/api/v1/calendar?start={(when - timedelta(days=1)).date()}"
+                      f"&end={(when + timedelta(days=3)).date()}&tz=Asia/Shanghai",
+                      headers=headers).get_json()
+    assert [e["extendedProps"]["group"]["others"] for e in feed
+            if e["extendedProps"].get("group")] == [2]
+    # Dropping the lone article onto the send joins it (a fourth article) …
+    moved = client.patch(f"/api/v1/posts/{alone.id}", json={
+        "scheduled_at": when.isoformat(), "timezone": "Asia/Shanghai"}, headers=headers)
+    assert moved.status_code == 200, moved.get_data(as_text=True)
+    assert fresh(db, alone)[0].group_position == 4
+    # … and a ninth is refused with the reason the page shows, changing nothing.
+    for n in range(5, 9):
+        article(make, channel, when, n)
+    ninth = article(make, channel, when + timedelta(days=2), 10)
+    refused = client.patch(f"/api/v1/posts/{ninth.id}", json={
+        "scheduled_at": when.isoformat(), "timezone": "Asia/Shanghai"},
+        headers={**headers, "Accept-Language": "zh-CN"})
+    assert refused.status_code == 422
+    error = refused.get_json()["error"]
+    assert "8" in error["fields"]["scheduled_at"][0]
+    assert fresh(db, ninth)[0].scheduled_at == when + timedelta(days=2)
