@@ -343,3 +343,26 @@ def test_calendar_shows_a_send_as_one_event_and_refuses_a_ninth_on_drop(
     error = refused.get_json()["error"]
     assert "8" in error["fields"]["scheduled_at"][0]
     assert fresh(db, ninth)[0].scheduled_at == when + timedelta(days=2)
+
+
+def test_order_is_editable_from_the_piece_page_and_the_api(db, make, fake, client, login,
+                                                           api_headers):
+    from contentops.timeutil import utcnow
+
+    channel = mp_channel(make, fake)
+    make.now = utcnow()
+    when = (make.now + timedelta(days=5)).replace(second=0, microsecond=0)
+    first, second, third = (article(make, channel, when, n) for n in (1, 2, 3))
+    editor = make.user("editor")
+    login(editor)
+    page = client.get(f"/pieces/{third.piece_id}").get_data(as_text=True)
+    assert 'data-group-position="3"' in page and "/lead" in page
+    assert client.post(f"/pieces/{third.piece_id}/posts/{third.id}/lead").status_code == 302
+    assert [p.group_position for p in fresh(db, first, second, third)] == [2, 3, 1]
+    response = client.post(f"/api/v1/posts/{first.id}/position", json={"position": 1},
+                           headers=api_headers(editor))
+    assert response.status_code == 200 and response.get_json()["group_position"] == 1
+    assert [p.group_position for p in fresh(db, first, second, third)] == [1, 3, 2]
+    bad = client.post(f"/api/v1/posts/{first.id}/position", json={"position": 9},
+                      headers=api_headers(editor))
+    assert bad.status_code == 422 and "position" in bad.get_json()["error"]["fields"]

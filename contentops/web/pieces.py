@@ -350,6 +350,28 @@ def _view(piece: ContentPiece, *, status: int = 200,
         wechat_preview=wechat_preview or {}, title=piece.title), status
 
 
+@bp.post("/<int:piece_id>/posts/<int:post_id>/lead")
+@requires_role("editor")
+def make_lead(piece_id: int, post_id: int):
+    """Make the post the 头条 (lead article) of its 公众号 multi-article send."""
+    from ..models import Post
+    from ..services.publishing import groups
+
+    post = db.session.get(Post, post_id)
+    if post is None or post.piece_id != piece_id:
+        abort(404)
+    try:
+        groups.set_position(db.session, post, 1)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(error_message(exc), "danger")
+    else:
+        db.session.commit()
+        flash(gettext("“%(title)s” is now the lead article (头条).", title=post.title),
+              "success")
+    return redirect(url_for("pieces.view", piece_id=piece_id))
+
+
 @bp.post("/<int:piece_id>/posts/<int:post_id>/wechat-preview")
 @requires_role("editor")
 def wechat_preview(piece_id: int, post_id: int):
