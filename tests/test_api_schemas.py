@@ -16,7 +16,7 @@ from .engine_support import FakeAdapter, make_channel, make_post
 
 POST_FIELDS = {"id", "piece_id", "channel_id", "channel", "title", "status", "scheduled_at",
                "next_attempt_at", "published_at", "external_id", "external_url",
-               "attempt_count", "last_error", "metrics"}
+               "attempt_count", "last_error", "metrics", "send_group", "group_position"}
 
 
 def bearer(db, user) -> dict:

@@ -213,3 +213,65 @@ def test_settings_form_and_preview_page_for_a_wechat_id(client, db, make_user, l
     sent = client.post(page, data={"piece_id": "", "to": "marketer_wx"})
     assert sent.status_code == 302, sent.get_data(as_text=True)[:2000]
     assert fake.previews[-1]["towxname"] == "marketer_wx" and fake.sends == 0
+
+
+def test_refused_token_is_replaced_with_force_refresh(fake):
+    """40001 on a token stable_token still hands out: a plain refetch would get the same
+    token back, so the refresh asks with force_refresh and the call goes through."""
+    a = adapter(fake)
+    a.test_connection()
+    revoked = fake.revoke_token()
+    # What a refresh without force_refresh would get: the revoked token again.
+    assert a.api()._fetch_token()[0] == revoked
+    a.publish(post(fake), "k1")
+    assert fake.forced_refreshes == 1
+    assert fake.current_token != revoked
+    assert len(fake.publishes) == 1
+
+
+def test_preview_from_the_piece_page_sends_the_channel_variant(app, client, db, make, login,
+                                                               fake):
+    """An editor sends a draft piece's 公众号 article to one WeChat id from the piece page:
+    the channel's variant (title/body override) goes out, marked as a preview; WeChat's
+    refusals (not a follower, a malformed id) show beside the field in the reader's
+    language; the post and the review state are untouched."""
+    channel = make.channel("wechat_mp", config={
+        "app_id": fake.app_id, "app_secret": fake.secret, "api_base": fake.base,
+        "mode": "mass_send", "default_thumb": f"{fake.base}/img/c.png"})
+    other = make.channel("webhook")
+    piece = make.piece(title="双11 会员日", body=f"![图]({fake.base}/img/p.png)\n\n正文",
+                       channels=[channel, other])
+    make.edit(piece, variants={str(channel.id): {"title": "公众号版 标题",
+                                                 "body": "公众号版 **正文**"}})
+    post = next(p for p in piece.posts if p.channel_id == channel.id)
+    page = f"/pieces/{piece.id}"
+    action = f"{page}/posts/{post.id}/wechat-preview"
+    viewer = login(make.user("viewer"), app.test_client())
+    assert "data-wechat-preview" not in viewer.get(page).get_data(as_text=True)
+    assert viewer.post(action, data={"to": "marketer_wx"}).status_code == 403
+    login(make.user("editor"))
+    html = client.get(page).get_data(as_text=True)
+    assert "data-wechat-preview" in html and f'data-preview-post="{post.id}"' in html
+    sent = client.post(action, data={"to": "marketer_wx"})
+    assert sent.status_code == 200 and "data-preview-sent" in sent.get_data(as_text=True)
+    assert fake.previews[-1]["towxname"] == "marketer_wx" and fake.sends == 0
+    draft = fake.drafts[fake.previews[-1]["mpnews"]["media_id"]][0]
+    assert draft["title"] == "【预览】公众号版 标题"
+    assert "<strong>正文</strong>" in draft["content"] and "<img" not in draft["content"]
+    # Not a follower: 43004, readable, beside the field, in Chinese for a Chinese reader.
+    refused = client.post(action, data={"to": "stranger_wx"},
+                          headers={"Accept-Language": "zh-CN"})
+    body = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and 'data-field-error="to"' in body and "43004" in body
+    malformed = client.post(action, data={"to": "1bad"})
+    assert malformed.status_code == 422 and "40132" in malformed.get_data(as_text=True)
+    empty = client.post(action, data={"to": "  "})
+    assert empty.status_code == 422 and 'data-field-error="to"' in empty.get_data(as_text=True)
+    assert len(fake.previews) == 1
+    db.session.expire_all()
+    assert db.session.get(type(post), post.id).status == post.status
+    assert piece.status == "draft"
+    # A post of a channel without WeChat previews has no form.
+    other_post = next(p for p in piece.posts if p.channel_id == other.id)
+    assert client.post(f"{page}/posts/{other_post.id}/wechat-preview",
+                       data={"to": "marketer_wx"}).status_code == 404

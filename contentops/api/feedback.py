@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+from flask import Response, current_app, jsonify, request
 
+from ..errors import N_, NotFound
 from ..extensions import db
 from ..i18n import translate
 from ..security import public
@@ -51,3 +52,50 @@ def post_feedback_hook(channel_id: int):
                           secret_key=current_app.config["SECRET_KEY"], now=utcnow())
     db.session.commit()
     return _reply(result)
+
+
+def _wechat_channel(channel_id: int):
+    """The 公众号 channel whose server URL this is, the request's signature checked."""
+    from ..models import Channel
+    from ..services import channels as channel_service
+    from ..services.publishing import mp_events
+
+    channel = db.session.get(Channel, channel_id)
+    if channel is None or channel.kind != "wechat_mp":
+        raise NotFound(N_("No such object."))
+    token = channel_service.full_config(
+        channel, current_app.config["SECRET_KEY"]).get("server_token")
+    args = request.args
+    mp_events.verify(token, args.get("signature"), args.get("timestamp"), args.get("nonce"))
+    return channel
+
+
+# The 公众号 server URL (服务器配置), authenticated by WeChat's signature with the channel's
+# server token rather than by a user.
+@api_bp.get("/channels/<int:channel_id>/wechat-events")
+@public
+@operation("WeChat server URL handshake", tag="Channels", query="wechat_handshake",
+           media_type="text/plain", response={"type": "string"}, extra_errors=(401,),
+           description="WeChat checks the 公众号 server URL with a GET; the answer is "
+                       "`echostr` when the signature holds.")
+def wechat_mp_handshake(channel_id: int):
+    _wechat_channel(channel_id)
+    return Response(request.args.get("echostr") or "",
+                    content_type="text/plain; charset=utf-8")
+
+
+@api_bp.post("/channels/<int:channel_id>/wechat-events")
+@public
+@operation("WeChat event (MASSSENDJOBFINISH)", tag="Channels", query="wechat_event",
+           raw_body="application/xml", media_type="text/plain", response={"type": "string"},
+           extra_errors=(401,),
+           description="WeChat pushes the result of a mass send; its posts are settled. "
+                       "The plain-text answer `success` stops WeChat's retries.")
+def wechat_mp_events(channel_id: int):
+    from ..services.publishing import mp_events
+
+    channel = _wechat_channel(channel_id)
+    event = mp_events.parse(request.get_data(cache=False))
+    mp_events.settle_mass_send(db.session, channel, event, now=utcnow())
+    db.session.commit()
+    return Response("success", content_type="text/plain; charset=utf-8")

@@ -162,7 +162,13 @@ REQUESTS: dict[str, dict[str, Any]] = {
                           required=("comment",), closed=True),
     "CommentCreate": obj({"body": text(review.MAX_COMMENT), "parent_id": ID_IN_OPTIONAL,
                           "nonce": nullable(text(64))}, required=("body",), closed=True),
-    "Schedule": obj({"scheduled_at": MOMENT}, required=("scheduled_at",)),
+    "Schedule": obj({"scheduled_at": MOMENT, "alone": {
+        "type": "boolean", "description": "公众号 multi-article sends: move this article out "
+                                          "of its send instead of moving the whole send"}},
+                    required=("scheduled_at",)),
+    "Position": obj({"position": {"type": "integer", "minimum": 1,
+                                  "description": "1 makes the post the 头条 of its send"}},
+                    required=("position",)),
     "Move": obj({"scheduled_at": text(64, description="ISO 8601; without an offset it is "
                                                       "read in `timezone`"),
                  "timezone": nullable(text(64))}, required=("scheduled_at",)),
@@ -343,7 +349,14 @@ CALENDAR_FILTERS = (*(_ids_param(k) for k in ("channel", "audience", "style", "c
                                               "author")),
                     Param("status", text(1000), "Statuses, comma-separated"))
 
+_WECHAT_SIGNATURE = (
+    Param("signature", text(64), "sha1 of the sorted server token, timestamp and nonce"),
+    Param("timestamp", text(32)), Param("nonce", text(64)))
+
 QUERIES: dict[str, tuple[Param, ...]] = {
+    "wechat_handshake": (*_WECHAT_SIGNATURE,
+                         Param("echostr", text(256), "Echoed back when the signature holds")),
+    "wechat_event": _WECHAT_SIGNATURE,
     "pieces": (
         Param("status", text(32, enum=["", *PIECE_STATES]), "Review state"),
         *(_id_param(n) for n in ("audience_id", "style_id", "campaign_id", "channel_id",
@@ -390,6 +403,9 @@ class Operation:
     # body, so the answer lists every problem (see check_body).
     service_check: Callable[..., None] | None = None
     query_check: Callable[[], Any] | None = None
+    # Endpoints that speak another format (WeChat's server URL: XML in, plain text out).
+    media_type: str = "application/json"
+    raw_body: str | None = None
 
 
 def operation(summary: str, *, tag: str, body: str | None = None, body_optional: bool = False,
@@ -398,13 +414,16 @@ def operation(summary: str, *, tag: str, body: str | None = None, body_optional:
               extra_errors: tuple[int, ...] = (), headers: tuple[Param, ...] = (),
               others: tuple[tuple[int, str], ...] = (),
               service_check: Callable[..., None] | None = None,
-              query_check: Callable[[], Any] | None = None) -> Callable[[F], F]:
+              query_check: Callable[[], Any] | None = None,
+              media_type: str = "application/json",
+              raw_body: str | None = None) -> Callable[[F], F]:
     """Describe a view for the document and validate its request against the same schemas.
     Put it under `api_role` (or `public`): who may call comes before what they sent."""
     op = Operation(summary, tag, body, body_optional, validate_body,
                    QUERIES[query] if query else (), status,
                    ref(response) if isinstance(response, str) else response, description,
-                   extra_errors, headers, others, service_check, query_check)
+                   extra_errors, headers, others, service_check, query_check, media_type,
+                   raw_body)
 
     def decorate(view: F) -> F:
         @wraps(view)
@@ -609,6 +628,10 @@ def _operation_doc(rule: Any, method: str, view: Any, op: Operation) -> dict[str
         doc["requestBody"] = {"required": not op.body_optional,
                               "content": {"application/json": {"schema": ref(op.body)}}}
         statuses |= {400, 413, 422}
+    elif op.raw_body:
+        doc["requestBody"] = {"required": True,
+                              "content": {op.raw_body: {"schema": {"type": "string"}}}}
+        statuses |= {400, 413}
     if op.query:
         statuses.add(422)
     if role and role != PUBLIC:
@@ -623,7 +646,7 @@ def _operation_doc(rule: Any, method: str, view: Any, op: Operation) -> dict[str
     else:
         responses[str(op.status)] = {
             "description": "OK" if op.status == 200 else "Created",
-            "content": {"application/json": {"schema": op.response or {}}}}
+            "content": {op.media_type: {"schema": op.response or {}}}}
     for status in sorted(statuses):
         responses[str(status)] = _error(status)
     for status, name in op.others:

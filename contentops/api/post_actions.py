@@ -45,10 +45,28 @@ def post_schedule(post_id: int):
         raise ValidationError({"scheduled_at": [
             N_("Use an ISO 8601 time with a UTC offset, e.g. 2026-11-11T20:00:00+08:00.")]}
         ) from None
+    alone = data.get("alone", False)
+    if not isinstance(alone, bool):
+        raise ValidationError({"alone": [N_("Use true or false.")]})
     post = _post(post_id)
     warnings = publishing.reschedule(db.session, post, when, actor=api_user(), now=utcnow(),
-                                     tz=current_app.config["CONTENTOPS_TIMEZONE"])
+                                     tz=current_app.config["CONTENTOPS_TIMEZONE"],
+                                     alone=alone)
     return _done(post, warnings)
+
+
+@api_bp.post("/posts/<int:post_id>/position")
+@api_role("editor")
+@operation("Change a post's place in its multi-article send", tag="Posts", body="Position",
+           response="PostAction")
+def post_position(post_id: int):
+    """The post's place in its 公众号 multi-article send: {"position": 1} makes it the 头条."""
+    position = json_body().get("position")
+    if not isinstance(position, int) or isinstance(position, bool):
+        raise ValidationError({"position": [N_("Send a whole number.")]})
+    post = _post(post_id)
+    publishing.groups.set_position(db.session, post, position)
+    return _done(post)
 
 
 @api_bp.post("/posts/<int:post_id>/unschedule")

@@ -70,6 +70,10 @@ def post_dict(post: Post) -> dict[str, Any]:
         "attempt_count": post.attempt_count,
         "last_error": reason_text(post.last_error, translate, instant=_reader_time) or None,
         "metrics": {name: getattr(post, name) or 0 for name in METRICS},
+        # 公众号 multi-article send: the key shared by its posts and this one's place (1 =
+        # 头条); None when the post goes out on its own.
+        "send_group": post.send_group,
+        "group_position": post.group_position,
     }
 
 

@@ -76,6 +76,9 @@ class Capabilities:
     # fetch_daily_stats() is implemented: the service publishes yesterday's statistics once a
     # day (公众号 datacube), pulled by the daily statistics job rather than every 30 minutes.
     daily_stats: bool = False
+    # Posts of one channel at one time go out as one send of up to this many (公众号 头条 +
+    # 次条: 8) through publish_group(); 0 = every post is sent on its own.
+    group_max: int = 0
 
 
 @dataclass(frozen=True)
@@ -294,6 +297,15 @@ class ChannelAdapter(ABC):
     @abstractmethod
     def publish(self, post: OutgoingPost, idempotency_key: str) -> PublishResult:
         """Send the post. Raise TransientError or PermanentError on failure."""
+
+    def publish_group(self, posts: list[OutgoingPost], idempotency_key: str
+                      ) -> list[PublishResult]:
+        """Send several posts as one message (capabilities.group_max > 1), in order, the first
+        being the lead; one result per post, in the same order. `idempotency_key` is the
+        lead's. Raise as publish() does: the whole group shares one outcome."""
+        if len(posts) == 1:
+            return [self.publish(posts[0], idempotency_key)]
+        raise PermanentError(N_("This channel cannot send several posts as one message."))
 
     def find_existing(self, post: OutgoingPost, idempotency_key: str) -> PublishResult | None:
         """Prove whether an earlier attempt went out. None = cannot tell (a person decides)."""

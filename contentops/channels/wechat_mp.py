@@ -69,6 +69,9 @@ IMAGE_BYTES = 10 * 1024 * 1024
 PUBLISH_POLL_S = 60.0
 MASS_POLL_S = 60.0
 PROTECTION_DEADLINE_S = 1800.0  # 群发保护: an admin must confirm within 30 minutes
+# 多图文: one draft (and so one freepublish or one mass send) holds at most 8 articles, the
+# first being the 头条 (公众平台 editor; draft/add takes an array "articles").
+ARTICLES_MAX = 8
 TOKEN_INVALID = (40001, 40014, 42001)
 
 # freepublish/get publish_status (Publish/Get_status).
@@ -111,6 +114,12 @@ ERRORS: dict[int, ErrorRule] = {
     45065: ErrorRule(False, N_("WeChat already has a mass send with this id (45065).")),
     40007: ErrorRule(False, N_("WeChat refused an uploaded image (40007 invalid media_id).")),
     45028: ErrorRule(False, N_("The account has no mass-send quota left (45028).")),
+    40132: ErrorRule(False, N_("WeChat does not accept this WeChat id (40132 invalid wxname). "
+                               "Enter the 微信号 shown in the person's WeChat profile (6–20 "
+                               "letters, digits, - or _, starting with a letter).")),
+    43004: ErrorRule(False, N_("This WeChat id does not follow the account (43004 require "
+                               "subscribe): it must follow the 公众号 to receive a preview.")),
+    40003: ErrorRule(False, N_("WeChat does not know this follower (40003 invalid openid).")),
 }
 
 
@@ -130,9 +139,17 @@ class WeChatAPI:
         self.budget = budget
         self.key = f"wechat_mp:{app_id}:{fingerprint(secret)}"
 
-    def _fetch_token(self) -> tuple[str, int]:
-        reply = self._request("POST", "/cgi-bin/stable_token", params={}, body={
-            "grant_type": "client_credential", "appid": self.app_id, "secret": self.secret})
+    def _fetch_token(self, force: bool = False) -> tuple[str, int]:
+        body: dict[str, Any] = {"grant_type": "client_credential", "appid": self.app_id,
+                                "secret": self.secret}
+        if force:
+            # stable_token hands back the same token while it is valid in WeChat's eyes;
+            # a token WeChat just refused (40001: revoked, or replaced by a fetch elsewhere)
+            # is only replaced with force_refresh (获取稳定版接口调用凭据, "强制刷新模式").
+            # That mode is limited (uncertain: 20 times a day, 30 s apart per the doc page),
+            # so it is used only for a refused token, never for a routine renewal.
+            body["force_refresh"] = True
+        reply = self._request("POST", "/cgi-bin/stable_token", params={}, body=body)
         code, reason = _code(reply)
         if code != 0:
             raise_for_code(SERVICE, code, reason, ERRORS)
@@ -143,7 +160,10 @@ class WeChatAPI:
         return token, int(reply.get("expires_in") or 7200)
 
     def token(self, invalid: str | None = None) -> str:
-        return self.tokens.get(self.key, self._fetch_token, invalid=invalid)
+        if invalid is None:
+            return self.tokens.get(self.key, self._fetch_token)
+        return self.tokens.get(self.key, lambda: self._fetch_token(force=True),
+                               invalid=invalid)
 
     def call(self, path: str, *, body: Mapping[str, Any] | None = None,
              params: Mapping[str, Any] | None = None,
@@ -279,11 +299,16 @@ class WeChatMPAdapter(DailyStatsMixin, ChannelAdapter):
         ConfigField("author", N_("Author shown on articles"), "text",
                     help=N_("At most 16 characters; empty = none.")),
         ConfigField("need_open_comment", N_("Open comments"), "bool", default=False),
+        ConfigField("server_token", N_("Server token (服务器配置 Token)"), "text", secret=True,
+                    help=N_("Optional. The Token entered under 服务器配置 on 微信公众平台 → 设置与"
+                            "开发 → 基本配置, with this channel's event URL as the server URL "
+                            "(shown on the channel page): mass sends are then settled as soon "
+                            "as WeChat reports them.")),
         ConfigField("timeout_s", N_("Timeout (seconds)"), "int", default=10, min_value=1,
                     max_value=60),
     )
     capabilities = Capabilities(
-        idempotent=True, tracks=True, daily_stats=True,
+        idempotent=True, tracks=True, daily_stats=True, group_max=ARTICLES_MAX,
         # 群发: "60 calls a minute" for sendall (Batch_Sends_and_Originality_Checks).
         per_minute=60,
         limits={"title_chars": TITLE_CHARS, "summary_chars": DIGEST_CHARS,
@@ -294,7 +319,8 @@ class WeChatMPAdapter(DailyStatsMixin, ChannelAdapter):
         if self.mode != "mass_send":
             # freepublish has no idempotency key: a re-send could publish twice.
             self.capabilities = Capabilities(
-                tracks=True, daily_stats=True, limits=type(self).capabilities.limits)
+                tracks=True, daily_stats=True, group_max=ARTICLES_MAX,
+                limits=type(self).capabilities.limits)
 
     @property
     def mode(self) -> str:
@@ -405,8 +431,15 @@ class WeChatMPAdapter(DailyStatsMixin, ChannelAdapter):
         return article
 
     def _draft(self, api: WeChatAPI, post: OutgoingPost) -> str:
-        article = self._prepare(api, post)
-        reply = api.call("/cgi-bin/draft/add", body={"articles": [article]})
+        return self._draft_many(api, [post])
+
+    def _draft_many(self, api: WeChatAPI, posts: list[OutgoingPost]) -> str:
+        articles = [self._prepare(api, post) for post in posts]
+        if len(articles) > 1:
+            # "digest: 仅有单图文消息才有摘要，多图文此处为空" (Draft_Box/Add_draft).
+            for article in articles:
+                article["digest"] = ""
+        reply = api.call("/cgi-bin/draft/add", body={"articles": articles})
         media_id = str(reply.get("media_id") or "")
         if not media_id:
             raise TransientError(N_("WeChat saved the draft without an id; it will be tried "
@@ -421,21 +454,42 @@ class WeChatMPAdapter(DailyStatsMixin, ChannelAdapter):
         return "co" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]
 
     def publish(self, post: OutgoingPost, idempotency_key: str) -> PublishResult:
-        self.check(post)
+        return self.publish_group([post], idempotency_key)[0]
+
+    def publish_group(self, posts: list[OutgoingPost], idempotency_key: str
+                      ) -> list[PublishResult]:
+        """头条 + 次条: one draft with every article, then one freepublish/submit or one
+        sendall (one mass-send quota unit). Each post's result carries its article's place
+        (`idx`, 1-based as WeChat counts) so its own URL can be found later."""
+        if not posts:
+            return []
+        if len(posts) > ARTICLES_MAX:
+            raise PermanentError(N_("A 公众号 message holds at most %(max)s articles; this "
+                                    "send has %(count)s."),
+                                 {"max": ARTICLES_MAX, "count": len(posts)},
+                                 detail=f"group of {len(posts)}")
+        for post in posts:
+            self.check(post)
         api = self.api(budgeted=True)
-        media_id = self._draft(api, post)
+        media_id = self._draft_many(api, posts)
         if self.mode == "mass_send":
-            return self._mass_send(api, media_id, idempotency_key)
-        reply = api.call("/cgi-bin/freepublish/submit", body={"media_id": media_id})
-        publish_id = str(reply.get("publish_id") or "")
-        if not publish_id:
-            raise TransientError(N_("WeChat accepted the article without a publish id."),
-                                 detail="freepublish/submit: no publish_id")
-        return PublishResult(external_id=f"pub:{publish_id}", status="publishing",
-                             progress={"media_id": media_id, "publish_id": publish_id,
-                                       # the statistics' and comments' id (see stats)
-                                       "msg_data_id": str(reply.get("msg_data_id") or "")},
-                             check_after_s=PUBLISH_POLL_S)
+            lead = self._mass_send(api, media_id, idempotency_key)
+        else:
+            reply = api.call("/cgi-bin/freepublish/submit", body={"media_id": media_id})
+            publish_id = str(reply.get("publish_id") or "")
+            if not publish_id:
+                raise TransientError(N_("WeChat accepted the article without a publish id."),
+                                     detail="freepublish/submit: no publish_id")
+            lead = PublishResult(external_id=f"pub:{publish_id}", status="publishing",
+                                 progress={"media_id": media_id, "publish_id": publish_id,
+                                           # the statistics' and comments' id (see stats)
+                                           "msg_data_id": str(reply.get("msg_data_id") or "")},
+                                 check_after_s=PUBLISH_POLL_S)
+        return [PublishResult(external_id=lead.external_id, url=lead.url, status=lead.status,
+                              progress={**(lead.progress or {}), "idx": i,
+                                        "articles": len(posts)},
+                              check_after_s=lead.check_after_s, deadline_s=lead.deadline_s)
+                for i, _post in enumerate(posts, start=1)]
 
     def _mass_send(self, api: WeChatAPI, media_id: str, key: str) -> PublishResult:
         tag_id = self.config.get("tag_id")
@@ -487,7 +541,7 @@ class WeChatMPAdapter(DailyStatsMixin, ChannelAdapter):
         status = int(reply.get("publish_status") or 0)
         if status == 0:
             items = ((reply.get("article_detail") or {}).get("item") or [])
-            url = next((i.get("article_url") for i in items if i.get("article_url")), None)
+            url = article_url(items, state.get("idx"), "idx", "article_url")
             state["article_id"] = str(reply.get("article_id") or "")
             return PublishResult(external_id=external_id, url=url, status="published",
                                  progress=state)
@@ -513,6 +567,24 @@ class WeChatMPAdapter(DailyStatsMixin, ChannelAdapter):
     def test_connection(self) -> str:
         self.api().token()
         return N_("Connected: WeChat accepted the AppID and AppSecret.")
+
+
+def article_url(items: list[Mapping[str, Any]], idx: Any, idx_key: str, url_key: str
+                ) -> str | None:
+    """The URL of the article at `idx` (1-based) in WeChat's list; a post sent alone (no
+    idx recorded, older posts) takes the first URL."""
+    try:
+        wanted = int(idx) if idx is not None else None
+    except (TypeError, ValueError):
+        wanted = None
+    for item in items:
+        try:
+            at = int(item.get(idx_key) or 0)
+        except (TypeError, ValueError):
+            continue
+        if (wanted is None or at == wanted) and item.get(url_key):
+            return str(item[url_key])
+    return None
 
 
 def _absolute(src: str, base_url: str) -> str:

@@ -41,6 +41,8 @@ class Post(db.Model):
         Index("ix_posts_published_at", "published_at", "id"),
         # Handoff tracking: posts the service or staff finish later, due for a look.
         Index("ix_posts_check_at", "check_at"),
+        # Members of a multi-article send (公众号 头条 + 次条).
+        Index("ix_posts_send_group", "send_group"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -68,6 +70,11 @@ class Post(db.Model):
     # when the tracker looks next, and where the staff stand ({"confirmed", "total", …}).
     check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     progress: Mapped[dict | None] = mapped_column(JSON)
+    # A multi-article send (公众号: up to 8 articles in one message): posts of one channel at
+    # one time share this key and go out as one send; `group_position` orders them, 1 being
+    # the 头条 (lead article). None = sent on its own. See services/publishing/groups.py.
+    send_group: Mapped[str | None] = mapped_column(String(36))
+    group_position: Mapped[int | None] = mapped_column(Integer)
     # Public page address for the web channel (/p/<slug>).
     slug: Mapped[str | None] = mapped_column(String(100), unique=True)
     # Denormalised metric totals so the post list never aggregates raw events.

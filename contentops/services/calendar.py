@@ -161,7 +161,7 @@ _COLUMNS = (
     Post.clicks, Post.external_url, ContentPiece.title,
     ContentPiece.status.label("review_status"), ContentPiece.version,
     ContentPiece.approved_version, ContentPiece.audience_id, ContentPiece.style_id,
-    ContentPiece.campaign_id, ContentPiece.author_id,
+    ContentPiece.campaign_id, ContentPiece.author_id, Post.send_group, Post.group_position,
 )
 
 
@@ -321,10 +321,15 @@ def feed_events(session: Session, start: datetime, end: datetime, *, tz: str,
     conflict_classes = {key: [f"co-status-{key}", "co-conflict"] for key in DISPLAY_STATUSES}
     events = []
     append = events.append
+    sends = _sends(items)
     for item in items:
         (post_id, piece_id, channel_id, when, post_status, title_override, reads, likes,
          comments, shares, clicks, external_url, title, _review, _version, _approved,
-         audience_id, style_id, campaign_id, author_id), status, conflicts = item
+         audience_id, style_id, campaign_id, author_id, send_group,
+         _position), status, conflicts = item
+        send = sends.get(send_group) if send_group else None
+        if send is not None and send["posts"][0]["id"] != post_id:
+            continue  # shown inside its send's event (the 头条's)
         channel, text_color = channels.get(channel_id, unknown_channel)
         append({
             "id": str(post_id),
@@ -348,9 +353,33 @@ def feed_events(session: Session, start: datetime, end: datetime, *, tz: str,
                 "external_url": external_url,
                 "metrics": {"reads": reads, "likes": likes, "comments": comments,
                             "shares": shares, "clicks": clicks},
+                "group": send,
             },
         })
     return events
+
+
+def _sends(items: list[FeedItem]) -> dict[str, dict[str, Any]]:
+    """Multi-article sends (公众号 头条 + 次条) among the shown posts: one calendar event per
+    send, the 头条's (moving it moves the send), listing every article in order. `others` is
+    how many articles come after the 头条 ("头条 + N" on the page)."""
+    found: dict[str, list[tuple[int, int, str, str]]] = {}
+    for row, status, _conflicts in items:
+        if row[20]:
+            found.setdefault(row[20], []).append(
+                (row[21] if row[21] is not None else 1_000_000, row[0], row[5] or row[12],
+                 status))
+    out: dict[str, dict[str, Any]] = {}
+    for key, members in found.items():
+        if len(members) < 2:
+            continue  # the rest of the send is filtered out of this view
+        members.sort()
+        out[key] = {"key": key, "size": len(members), "others": len(members) - 1,
+                    "posts": [{"id": post_id, "title": title, "status": status,
+                               "position": i}
+                              for i, (_pos, post_id, title, status) in
+                              enumerate(members, start=1)]}
+    return out
 
 
 def _named(mapping: Mapping[int, str], key: int | None) -> dict[str, Any] | None:

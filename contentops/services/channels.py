@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from dataclasses import replace
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -375,6 +376,43 @@ def send_preview(session: Session, channel: Channel, *, secret_key: str, base_ur
     adapter.send_preview(outgoing, to)
     audit.record(session, "channel.preview_sent", "channel", channel.id, actor=actor,
                  data={"piece_id": piece.id if piece else None})
+
+
+def preview_targets(piece: ContentPiece) -> list[Post]:
+    """The piece's posts whose channel can send a preview to one person's account before
+    approval (公众号: /message/mass/preview to a WeChat id), one per channel."""
+    seen: set[int] = set()
+    out = []
+    for post in sorted(piece.posts, key=lambda p: p.id):
+        kind = post.channel.kind if post.channel else None
+        if post.status == "cancelled" or post.channel_id in seen or kind is None:
+            continue
+        if adapter_class(kind).preview_address == "wxname":
+            seen.add(post.channel_id)
+            out.append(post)
+    return out
+
+
+def send_post_preview(session: Session, post: Post, *, to: str, secret_key: str,
+                      base_url: str, actor: User | None = None, http: Any = None) -> None:
+    """Send the post as its channel will send it — the channel's variant (title/body
+    override) included — to one person (a WeChat id), marked as a preview. Allowed before
+    approval: it reaches only that person, never the audience, and the post's state is
+    untouched. Raises ValidationError for a missing address, and the channel's
+    PermanentError/TransientError with a readable reason."""
+    to = (to or "").strip()
+    if not to:
+        raise ValidationError({"to": [N_("Enter the WeChat id (微信号) that should receive "
+                                         "the preview; it must follow the account.")]})
+    if len(to) > 64 or any(c.isspace() for c in to):
+        raise ValidationError({"to": [N_("A WeChat id has no spaces and at most 20 "
+                                         "characters.")]})
+    outgoing = replace(outgoing_post(session, post, base_url=base_url,
+                                     resolve_recipients=False), preview=True)
+    adapter = build_adapter(post.channel, secret_key, http)
+    adapter.send_preview(outgoing, to)
+    audit.record(session, "post.preview_sent", "post", post.id, actor=actor,
+                 data={"channel_id": post.channel_id, "version": post.piece.version})
 
 
 def channel_dict(channel: Channel) -> dict[str, Any]:

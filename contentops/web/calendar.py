@@ -89,6 +89,9 @@ def index():
             "noUnscheduled": gettext("Nothing waiting to be scheduled."),
             "teamTime": gettext("Team time"), "myTime": gettext("My time"),
             "browserTime": gettext("This device"),
+            # A 公众号 multi-article send shown as one event: its 头条 and N more articles.
+            "groupBadge": gettext("Lead + %(n)s"),
+            "groupTip": gettext("One message of %(n)s articles:"),
         },
     }
     feed_url = None

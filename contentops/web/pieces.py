@@ -6,7 +6,17 @@ import re
 from datetime import datetime, time
 from typing import Any
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext, lazy_gettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -15,6 +25,7 @@ from wtforms import HiddenField, SelectField, SelectMultipleField, StringField, 
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
+from ..channels.base import ChannelError
 from ..errors import DomainError, ValidationError
 from ..extensions import db
 from ..i18n import error_message, select_timezone, translate
@@ -22,6 +33,7 @@ from ..jsonutil import request_json
 from ..models import PIECE_STATES, Channel, ContentPiece
 from ..rendering import markdown_to_html
 from ..security import requires_role
+from ..services import channels as channel_service
 from ..services import content as content_service
 from ..services import options as options_service
 from ..timeutil import (
@@ -349,11 +361,70 @@ def view(piece_id: int):
     piece = db.session.get(ContentPiece, piece_id)
     if piece is None:
         abort(404)
+    return _view(piece)
+
+
+def _view(piece: ContentPiece, *, status: int = 200,
+          wechat_preview: dict[str, Any] | None = None):
     return render_template(
         "pieces/view.html", piece=piece, body_html=markdown_to_html(piece.body),
         variant_html={p.id: markdown_to_html(p.body_override) for p in piece.posts
                       if p.body_override},
-        title=piece.title)
+        preview_posts=channel_service.preview_targets(piece),
+        wechat_preview=wechat_preview or {}, title=piece.title), status
+
+
+@bp.post("/<int:piece_id>/posts/<int:post_id>/lead")
+@requires_role("editor")
+def make_lead(piece_id: int, post_id: int):
+    """Make the post the 头条 (lead article) of its 公众号 multi-article send."""
+    from ..models import Post
+    from ..services.publishing import groups
+
+    post = db.session.get(Post, post_id)
+    if post is None or post.piece_id != piece_id:
+        abort(404)
+    try:
+        groups.set_position(db.session, post, 1)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(error_message(exc), "danger")
+    else:
+        db.session.commit()
+        flash(gettext("“%(title)s” is now the lead article (头条).", title=post.title),
+              "success")
+    return redirect(url_for("pieces.view", piece_id=piece_id))
+
+
+@bp.post("/<int:piece_id>/posts/<int:post_id>/wechat-preview")
+@requires_role("editor")
+def wechat_preview(piece_id: int, post_id: int):
+    """Send the post's article to one WeChat id before approval; the answer is shown beside
+    the field (success, or WeChat's refusal in the reader's language)."""
+    piece = db.session.get(ContentPiece, piece_id)
+    if piece is None:
+        abort(404)
+    post = next((p for p in channel_service.preview_targets(piece) if p.id == post_id), None)
+    if post is None:
+        abort(404)
+    to = (request.form.get("to") or "").strip()
+    state: dict[str, Any] = {"post_id": post.id, "to": to}
+    try:
+        channel_service.send_post_preview(
+            db.session, post, to=to, secret_key=current_app.config["SECRET_KEY"],
+            base_url=current_app.config["CONTENTOPS_BASE_URL"],
+            actor=current_user._get_current_object())
+    except ValidationError as exc:
+        db.session.rollback()
+        state["error"] = "; ".join(translate(m, exc.params) for m in exc.fields.get("to", []))
+        return _view(piece, status=422, wechat_preview=state)
+    except ChannelError as exc:
+        db.session.rollback()
+        state["error"] = translate(exc.message, exc.params)
+        return _view(piece, status=422, wechat_preview=state)
+    db.session.commit()
+    state["ok"] = gettext("Preview sent to %(to)s on WeChat.", to=to)
+    return _view(piece, wechat_preview=state)
 
 
 @bp.post("/preview")

@@ -106,6 +106,10 @@
     if (p.campaign) lines.push(t.campaign + ': ' + p.campaign.name);
     if (p.author) lines.push(t.author + ': ' + p.author.name);
     if (hasConflict(p)) lines.push('⚠ ' + t.conflict);
+    if (p.group) {
+      lines.push(fmt(t.groupTip, { n: p.group.size }));
+      p.group.posts.forEach((a) => lines.push(a.position + '. ' + a.title));
+    }
     const m = p.metrics || {};
     if (m.reads || m.likes || m.comments || m.shares) {
       lines.push([t.reads + ' ' + m.reads, t.likes + ' ' + m.likes, t.comments + ' ' + m.comments,
@@ -133,6 +137,13 @@
     title.className = 'co-title';
     title.textContent = arg.event.title;
     wrap.appendChild(title);
+    if (p.group) {
+      // One message on the 公众号: the 头条 here, its 次条 counted (listed in the tooltip).
+      const badge = document.createElement('span');
+      badge.className = 'badge text-bg-light border ms-1 co-group';
+      badge.textContent = fmt(t.groupBadge, { n: p.group.others });
+      wrap.appendChild(badge);
+    }
     if (hasConflict(p)) {
       const warn = document.createElement('i');
       warn.className = 'bi bi-exclamation-circle-fill co-conflict-icon';
@@ -154,6 +165,10 @@
     if (p.post_id) {
       arg.el.dataset.postId = p.post_id;
       arg.el.dataset.status = p.status;
+      if (p.group) {
+        arg.el.dataset.groupSize = p.group.size;
+        arg.el.dataset.groupPosts = p.group.posts.map((a) => a.id).join(',');
+      }
       arg.el.title = tooltip(p);
     } else if (p.observance) {
       arg.el.dataset.observance = p.observance;

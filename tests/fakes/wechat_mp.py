@@ -36,12 +36,16 @@ TOKEN_SECONDS = 7200
 MESSAGES = {
     40001: "invalid credential, access_token is invalid or not latest",
     40007: "invalid media_id",
+    40003: "invalid openid",
     40013: "invalid appid",
     40125: "invalid appsecret",
+    40132: "invalid wxname",
     40164: "invalid ip 203.0.113.9, not in whitelist",
     41001: "access_token missing",
     42001: "access_token expired",
+    43004: "require subscribe",
     44003: "empty news data",
+    45008: "article size out of limit",
     45009: "reach max api daily quota limit",
     45011: "api minute-quota reach limit, must slower, retry next minute",
     45028: "has no masssend quota",
@@ -88,6 +92,10 @@ class FakeWeChatMP(FakeService):
         self.tokens: dict[str, float] = {}  # token -> expires_at
         self.current_token: str | None = None
         self.token_requests = 0
+        self.forced_refreshes = 0
+        # Tokens WeChat stopped accepting (40001) while stable_token without force_refresh
+        # still hands them out until they expire: the caveat a refresh must handle.
+        self.revoked: set[str] = set()
         self.images: set[str] = set()
         self.thumbs: set[str] = set()
         self.drafts: dict[str, list[dict[str, Any]]] = {}
@@ -96,6 +104,9 @@ class FakeWeChatMP(FakeService):
         self.clientmsgids: dict[str, int] = {}
         self.sends = 0  # real mass sends (not refused duplicates)
         self.previews: list[dict[str, Any]] = []
+        # Followers a preview can reach: by 微信号 (towxname) and by openid (touser).
+        self.follower_wxnames: set[str] = {"marketer_wx", "approver_wx"}
+        self.follower_openids: set[str] = {"oFollower000000000000000001"}
         self.calls: list[str] = []
         self.stall_after_send = False
         self.sent = threading.Event()
@@ -114,6 +125,15 @@ class FakeWeChatMP(FakeService):
     def expire_tokens(self) -> None:
         with self._lock:
             self.tokens = {t: 0.0 for t in self.tokens}
+
+    def revoke_token(self) -> str | None:
+        """The current token is refused from now on (40001), yet stable_token keeps returning
+        it unless asked with force_refresh (as when another system fetched a token with
+        /cgi-bin/token, which invalidates the stable one)."""
+        with self._lock:
+            if self.current_token:
+                self.revoked.add(self.current_token)
+            return self.current_token
 
     def finish_publish(self, publish_id: str, status: int = 0) -> None:
         with self._lock:
@@ -232,7 +252,7 @@ class FakeWeChatMP(FakeService):
         if not token:
             raise _Err(41001)
         expires = self.tokens.get(token)
-        if expires is None:
+        if expires is None or token in self.revoked:
             raise _Err(40001)
         if self.clock() >= expires:
             raise _Err(42001)
@@ -260,9 +280,14 @@ class FakeWeChatMP(FakeService):
         self.token_requests += 1
         # Stable token: the same token while valid unless force_refresh (uncertain whether a
         # forced refresh invalidates the old one at once; the docs say it stays 5 minutes).
+        # The service's idea of "valid" is its expiry: a revoked token is still handed out.
+        force = body.get("force_refresh")
+        if force is not None and not isinstance(force, bool):
+            raise _Err(47001)
+        if force:
+            self.forced_refreshes += 1
         current = self.current_token
-        if current and self.tokens.get(current, 0) > self.clock() and not body.get(
-                "force_refresh"):
+        if current and self.tokens.get(current, 0) > self.clock() and not force:
             return {"access_token": current,
                     "expires_in": int(self.tokens[current] - self.clock())}
         token = f"mptok-{next(self._ids)}-{int(time.time() * 1000)}"
@@ -303,6 +328,12 @@ class FakeWeChatMP(FakeService):
         articles = self._json(request).get("articles")
         if not isinstance(articles, list) or not articles:
             raise _Err(44003)
+        if len(articles) > 8:
+            # 多图文 holds at most 8 articles. The draft/add page does not name the errcode;
+            # the global list's 45008 "图文消息超过限制" (article size out of limit) is the
+            # documented one for this (uncertain for draft/add: Getting_Started/
+            # Global_Return_Code).
+            raise _Err(45008)
         for a in articles:
             if not isinstance(a, dict) or not a.get("title") or not a.get("content"):
                 raise _Err(44003)
@@ -345,9 +376,18 @@ class FakeWeChatMP(FakeService):
         if state["status"] == 0:
             article_id = f"art-{publish_id}"
             reply["article_id"] = article_id
-            reply["article_detail"] = {"count": 1, "item": [
-                {"idx": 1, "article_url": f"https://mp.weixin.qq.com/s/{article_id}"}]}
+            count = len(self.drafts[state["media_id"]])
+            reply["article_detail"] = {"count": count, "item": [
+                {"idx": i, "article_url": self.article_url(article_id, i)}
+                for i in range(1, count + 1)]}
         return reply
+
+    @staticmethod
+    def article_url(article_id: str, idx: int) -> str:
+        # The first article keeps the short form existing tests know; the others carry idx
+        # as WeChat's long links do (…&idx=2&…).
+        base = f"https://mp.weixin.qq.com/s/{article_id}"
+        return base if idx == 1 else f"{base}?idx={idx}"
 
     # --- mass send ---------------------------------------------------------------------------
 
@@ -399,8 +439,22 @@ class FakeWeChatMP(FakeService):
     def _preview(self, request: Request) -> dict[str, Any]:
         body = self._json(request)
         self._mpnews(body)
-        if not body.get("towxname") and not body.get("touser"):
-            raise _Err(40003, "invalid openid")
+        # "touser、towxname二选一", towxname wins when both are given (Batch_Sends 预览接口).
+        wxname, openid = body.get("towxname"), body.get("touser")
+        if wxname:
+            # 微信号 rules: 6–20 letters, digits, - or _, starting with a letter → else 40132
+            # 微信号不合法. A valid id that does not follow the account: 43004 需要接收者关注
+            # (global return codes; which of the two WeChat answers for an unknown but
+            # well-formed id is uncertain — 43004 is modelled).
+            if not isinstance(wxname, str) or not _WXNAME.fullmatch(wxname):
+                raise _Err(40132)
+            if wxname not in self.follower_wxnames:
+                raise _Err(43004)
+        elif openid:
+            if openid not in self.follower_openids:
+                raise _Err(40003)
+        else:
+            raise _Err(40003)
         self.previews.append(body)
         return {"msg_id": next(self._ids)}
 
@@ -477,3 +531,6 @@ class FakeWeChatMP(FakeService):
         comments = [c for c in article["comments"]
                     if kind == 0 or (kind == 2) == bool(c["comment_type"])]
         return {"total": len(comments), "comment": comments[begin:begin + count]}
+
+
+_WXNAME = re.compile(r"[A-Za-z][-_A-Za-z0-9]{5,19}")

@@ -28,7 +28,7 @@ Post states the engine moves:
   awaiting_staff --deadline--> missed (manual) | final track verdict: published | missed
 """
 
-from . import quotas
+from . import groups, quotas
 from .actions import (
     SCHEDULABLE,
     cancel_post,
@@ -67,7 +67,7 @@ from .types import (
 )
 
 __all__ = [
-    "quotas", "SCHEDULABLE", "cancel_post", "mark_published", "publish_now", "reschedule",
+    "groups", "quotas", "SCHEDULABLE", "cancel_post", "mark_published", "publish_now", "reschedule",
     "retry_post", "schedule_post", "unschedule_post", "claim_due", "claim_rows",
     "claimable_clause", "due_clause", "idempotency_key", "mark_unapproved_missed",
     "next_due_at", "outgoing_for", "RetryPolicy", "complete", "complete_batch", "run_publish",

@@ -18,21 +18,29 @@ from ...models import Post, PublishAttempt, User
 from ...reasons import encode_reason
 from ...timeutil import as_utc, isoformat
 from .. import audit
-from . import quotas
+from . import groups, quotas
 
 # States from which a post may be (re)scheduled (the calendar greys out the others).
 SCHEDULABLE = set(post_states.sources("schedule"))
 
 
+def _time_label(post: Post, when: datetime, tz: str | None) -> str:
+    zone = quotas.channel_zone(post.channel, tz)
+    return f"{as_utc(when).astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})"
+
+
 def schedule_post(session: Session, post: Post, when: datetime, *, actor: User | None,
-                  now: datetime, tz: str | None = None) -> list:
+                  now: datetime, tz: str | None = None, alone: bool = False) -> list:
     """Put a post at `when` (aware). Returns warnings; raises on refusal. Approval is kept:
     the content did not change. `tz` is the team time zone (quota days of channels without
-    a zone of their own)."""
+    a zone of their own). A post in a multi-article send moves with the whole send unless
+    `alone`; at the time of another post of its channel it joins that send (groups.py)."""
     when = as_utc(when)
     post_states.check(post, "schedule")
     if when < now:
         raise ValidationError({"scheduled_at": [N_("Choose a time in the future.")]})
+    groups.refuse_too_many(session, post, when, tz_label=_time_label(post, when, tz),
+                           alone=alone)
     findings = quotas.check_schedule(session, post, when, tz=tz)
     errors = [f for f in findings if f.severity == "error"]
     if errors:
@@ -42,10 +50,14 @@ def schedule_post(session: Session, post: Post, when: datetime, *, actor: User |
             refusal.code = errors[0].code  # a code clients can act on (pick another day)
         raise refusal
     old = post.scheduled_at
-    post_states.apply(post, "schedule", now)
-    post.scheduled_at = when
+    along = groups.place(session, post, when, tz_label=_time_label(post, when, tz),
+                         alone=alone)
+    for p in (post, *along):
+        post_states.apply(p, "schedule", now)
+        p.scheduled_at = when
     audit.record(session, "post.scheduled", "post", post.id, actor=actor, now=now,
-                 data={"from": isoformat(old), "to": isoformat(when)})
+                 data={"from": isoformat(old), "to": isoformat(when),
+                       **({"with": [p.id for p in along]} if along else {})})
     return [f for f in findings if f.severity != "error"]
 
 
@@ -55,13 +67,29 @@ def _require_approved(post: Post) -> None:
                           code="not_approved")
 
 
+def _send_of(session: Session, post: Post, action: str) -> list[Post]:
+    """The post and the other members of its multi-article send that take the action with it
+    (they go out as one message, so they are sent again or now together). Every one of them
+    must be approved as is: refused, naming the first that is not, otherwise."""
+    send = [p for p in groups.group_of(session, post)
+            if p is post or (p.status, action) in post_states.TRANSITIONS]
+    for p in send:
+        if p is not post and not p.piece.is_approved_as_is:
+            raise DomainError(N_("“%(title)s”, sent in the same message, is not approved in "
+                                 "its current version; approve it first."),
+                              {"title": p.title}, code="not_approved")
+    return send
+
+
 def publish_now(session: Session, post: Post, *, actor: User | None, now: datetime) -> Post:
-    """Send as soon as a scheduler picks it up (within about a second)."""
+    """Send as soon as a scheduler picks it up (within about a second); the other articles
+    of its send go with it."""
     post_states.check(post, "publish_now")
     _require_approved(post)
     old = post.scheduled_at
-    post_states.apply(post, "publish_now", now)
-    post.scheduled_at = now
+    for p in _send_of(session, post, "publish_now"):
+        post_states.apply(p, "publish_now", now)
+        p.scheduled_at = now
     audit.record(session, "post.publish_now", "post", post.id, actor=actor, now=now,
                  data={"from": isoformat(old)})
     return post
@@ -71,14 +99,19 @@ def retry_post(session: Session, post: Post, *, actor: User | None, now: datetim
     """Failed, missed or unknown → try again now, with a fresh retry budget."""
     post_states.check(post, "retry")
     _require_approved(post)
-    old = post_states.apply(post, "retry", now)
-    post.next_attempt_at = now
+    send = _send_of(session, post, "retry")
+    old = post.status
+    for p in send:
+        post_states.apply(p, "retry", now)
+        p.next_attempt_at = now
     audit.record(session, "post.retry", "post", post.id, actor=actor, now=now,
                  data={"from": old})
     return post
 
 
 def cancel_post(session: Session, post: Post, *, actor: User | None, now: datetime) -> Post:
+    post_states.check(post, "cancel")
+    groups.leave(session, post)  # the rest of its send still goes out
     old = post_states.apply(post, "cancel", now)
     audit.record(session, "post.cancelled", "post", post.id, actor=actor, now=now,
                  data={"from": old})
@@ -87,6 +120,8 @@ def cancel_post(session: Session, post: Post, *, actor: User | None, now: dateti
 
 def unschedule_post(session: Session, post: Post, *, actor: User | None, now: datetime
                     ) -> Post:
+    post_states.check(post, "unschedule")
+    groups.leave(session, post)
     old = post_states.apply(post, "unschedule", now)
     audit.record(session, "post.unscheduled", "post", post.id, actor=actor, now=now,
                  data={"from": old})
@@ -116,6 +151,6 @@ def mark_published(session: Session, post: Post, *, url: str | None, actor: User
 
 
 def reschedule(session: Session, post: Post, when: datetime, *, actor: User | None,
-               now: datetime, tz: str | None = None) -> list:
+               now: datetime, tz: str | None = None, alone: bool = False) -> list:
     """Move to a new time (quotas, conflicts checked by schedule_post; `tz` the team's)."""
-    return schedule_post(session, post, when, actor=actor, now=now, tz=tz)
+    return schedule_post(session, post, when, actor=actor, now=now, tz=tz, alone=alone)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Collection
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -99,6 +100,15 @@ def claim_rows(session: Session, now: datetime, limit: int, node: str, lease_unt
     if postgres:
         query = query.with_for_update(skip_locked=True, of=Post)
     candidates = list(session.scalars(query))
+    keys = {p.send_group for p in candidates if p.send_group}
+    if keys:
+        # A multi-article send is claimed whole: members the batch limit cut off come along.
+        more = select(Post).where(Post.send_group.in_(keys),
+                                  Post.id.not_in([p.id for p in candidates]),
+                                  claimable_clause(), due_clause(now))
+        if postgres:
+            more = more.with_for_update(skip_locked=True, of=Post)
+        candidates.extend(session.scalars(more))
     decision = decide(candidates)
     claimed: dict[int, str] = {}
     if postgres and decision.claim:
@@ -119,10 +129,29 @@ def claim_rows(session: Session, now: datetime, limit: int, node: str, lease_unt
                 .values(status="publishing", claim_token=bindparam("p_token"),
                         claimed_by=node[:100], lease_expires_at=lease_until, updated_at=now))
         conn = session.connection()
+        sends: dict[str, list[int]] = {}
+        for post in candidates:
+            if post.send_group and post.id in decision.claim:
+                sends.setdefault(post.send_group, []).append(post.id)
+        done: set[int] = set()
         for post_id in decision.claim:
-            token = str(uuid.uuid4())
-            if conn.execute(stmt, {"p_id": post_id, "p_token": token}).rowcount == 1:
-                claimed[post_id] = token
+            if post_id in done:
+                continue
+            key = next((k for k, ids in sends.items() if post_id in ids), None)
+            ids = sends[key] if key else [post_id]
+            done.update(ids)
+            tokens = {i: str(uuid.uuid4()) for i in ids}
+            # A send is claimed all or nothing (a concurrent claimer or an edit in between
+            # wins the whole send), so it never goes out short of an article.
+            nested = session.begin_nested() if len(ids) > 1 else None
+            won = [i for i in ids
+                   if conn.execute(stmt, {"p_id": i, "p_token": tokens[i]}).rowcount == 1]
+            if nested is not None and len(won) < len(ids):
+                nested.rollback()
+                continue
+            if nested is not None:
+                nested.commit()
+            claimed.update({i: tokens[i] for i in won})
     for post_id, reason in decision.missed.items():
         stmt = (update(Post).where(Post.id == post_id, Post.status.in_(CLAIMABLE_STATES))
                 .values(status="missed", last_error=reason, next_attempt_at=None,
@@ -167,11 +196,76 @@ def _take_tokens(session: Session, channel: Channel, limit: int, wanted: int, no
     return granted, wake
 
 
+HELD = N_("Held with the other articles of its message (头条 + 次条): %(titles)s not ready "
+         "(approved in the current version and due). Approve it, then retry; the articles go "
+         "out together.")
+HELD_LATE = N_("Held with the other articles of its message (头条 + 次条): one of them was "
+               "missed; retry them together.")
+TOO_MANY = N_("This message has %(count)s articles; WeChat takes at most %(max)s. Move some "
+              "to another time, then retry.")
+
+
+def _units(posts: list[Post]) -> list[list[Post]]:
+    """Posts in claim order, members of one send together (lead first) as one unit."""
+    units: list[list[Post]] = []
+    by_key: dict[str, list[Post]] = {}
+    for post in posts:
+        if not post.send_group:
+            units.append([post])
+        elif post.send_group in by_key:
+            by_key[post.send_group].append(post)
+        else:
+            by_key[post.send_group] = [post]
+            units.append(by_key[post.send_group])
+    for unit in units:
+        unit.sort(key=lambda p: (p.group_position is None, p.group_position or 0, p.id))
+    return units
+
+
+def _hold_incomplete_sends(session: Session, candidates: list[Post], now: datetime,
+                           decision: Decision) -> list[Post]:
+    """A multi-article send goes out only when every member is claimable (approved at its
+    version, not held) and due: invariant 1 holds per article, and the articles were planned
+    as one message. When a member is not ready, the due ones become `missed` with a reason
+    naming it (flagged, never sent short); when the missing ones are merely taken by
+    another node's claim right now, the send is left to that claim."""
+    keys = {p.send_group for p in candidates if p.send_group}
+    if not keys:
+        return candidates
+    keep = [p for p in candidates if not p.send_group]
+    from .groups import group_limit
+
+    for key in keys:
+        mine = [p for p in candidates if p.send_group == key]
+        rows = session.execute(select(Post.id).where(
+            Post.send_group == key, Post.status != "cancelled")).scalars().all()
+        missing = set(rows) - {p.id for p in mine}
+        limit = group_limit(mine[0].channel) if mine[0].channel is not None else 0
+        if limit and len(rows) > limit:
+            reason = encode_reason(TOO_MANY, {"count": len(rows), "max": limit})
+        elif missing:
+            ready = set(session.scalars(select(Post.id).where(
+                Post.id.in_(missing), claimable_clause(), due_clause(now))))
+            if ready == missing:
+                continue  # locked by another node's claim this instant: it sends them
+            titles = "、".join(f"“{p.title}”" for p in session.scalars(
+                select(Post).where(Post.id.in_(missing - ready)).order_by(Post.id)))
+            reason = encode_reason(HELD, {"titles": titles})
+        else:
+            keep.extend(mine)
+            continue
+        for post in mine:
+            decision.missed[post.id] = reason
+    keep.sort(key=lambda p: (p.scheduled_at, p.id))
+    return keep
+
+
 def _decide(session: Session, candidates: list[Post], now: datetime, team_tz: str,
             adapter_caps: Callable[[Channel], Any],
             room: Callable[[int], int | None] = lambda _channel_id: None) -> Decision:
     """Misfire grace, inactive channels, daily quotas and per-minute limits, per channel."""
     decision = Decision()
+    candidates = _hold_incomplete_sends(session, candidates, now, decision)
     by_channel: dict[int, list[Post]] = {}
     for post in candidates:
         by_channel.setdefault(post.channel_id, []).append(post)
@@ -192,32 +286,41 @@ def _decide(session: Session, candidates: list[Post], now: datetime, team_tz: st
                     {"time": instant_param(post.scheduled_at), "minutes": channel.grace_minutes})
             else:
                 ready.append(post)
+        # A multi-article send is one unit below: one quota slot, one send in flight, one
+        # token; a member that is late (grace) holds the whole send back with it.
+        late = {p.send_group for p in posts if p.id in decision.missed and p.send_group}
+        for post in ready:
+            if post.send_group in late:
+                decision.missed[post.id] = encode_reason(HELD_LATE)
+        ready = [p for p in ready if p.id not in decision.missed]
+        units = _units(ready)
         quota = min([q for q in (channel.daily_quota, caps.daily_quota) if q], default=None)
-        if quota and ready:
+        if quota and units:
             used = session.scalar(select(func.count(Post.id)).where(
                 Post.channel_id == channel_id,
                 or_(Post.status == "publishing",
                     Post.published_at >= _day_start(now, channel.timezone or team_tz)))) or 0
             left = max(0, quota - used)
-            for post in ready[left:]:
-                decision.missed[post.id] = encode_reason(
-                    N_("The daily quota of %(quota)s posts on %(channel)s was used up."),
-                    {"quota": quota, "channel": channel.name})
-            ready = ready[:left]
+            for unit in units[left:]:
+                for post in unit:
+                    decision.missed[post.id] = encode_reason(
+                        N_("The daily quota of %(quota)s posts on %(channel)s was used up."),
+                        {"quota": quota, "channel": channel.name})
+            units = units[:left]
         space = room(channel_id)
-        if space is not None and len(ready) > space:
+        if space is not None and len(units) > space:
             # Per-channel concurrency: the rest stays due and is claimed as sends finish
             # (before the token bucket, so no token is spent on a post left waiting).
             decision.capped.add(channel_id)
-            ready = ready[:max(0, space)]
+            units = units[:max(0, space)]
         per_minute = min([q for q in (channel.per_minute_limit, caps.per_minute) if q],
                          default=None)
-        if per_minute and ready:
-            granted, wake = _take_tokens(session, channel, per_minute, len(ready), now)
-            ready = ready[:granted]
+        if per_minute and units:
+            granted, wake = _take_tokens(session, channel, per_minute, len(units), now)
+            units = units[:granted]
             if wake is not None and (decision.wake_at is None or wake < decision.wake_at):
                 decision.wake_at = wake
-        decision.claim.extend(p.id for p in ready)
+        decision.claim.extend(p.id for unit in units for p in unit)
     return decision
 
 
@@ -316,13 +419,19 @@ def claim_due(session: Session, *, now: datetime, node: str, limit: int,
                      joinedload(Post.piece).joinedload(ContentPiece.campaign),
                      joinedload(Post.channel))
             .execution_options(populate_existing=True))
-        for post in posts:
-            jobs.append(Job(
+        for unit in _units(list(posts)):
+            member_jobs = tuple(Job(
                 post_id=post.id, claim_token=claimed[post.id], channel_id=post.channel_id,
                 version=post.piece.version, attempt_count=post.attempt_count or 0,
                 max_retries=post.channel.max_retries, key=idempotency_key(post),
                 outgoing=outgoing_for(post, base_url, session, sync_recipients=False),
-                adapter=adapter(post.channel)))
+                adapter=adapter(post.channel)) for post in unit)
+            if len(member_jobs) == 1:
+                jobs.append(member_jobs[0])
+            else:
+                # The lead's job carries the send; its key (the 头条's) is the send's.
+                lead = member_jobs[0]
+                jobs.append(replace(lead, members=member_jobs))
     missed_ids = list(decision.missed) + missed_unapproved
     if missed_ids:
         notices.notify_problem(session, missed_ids, "missed")

@@ -9,7 +9,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -60,8 +60,18 @@ def run_publish(job: Job, clock: Callable[[], datetime]) -> Outcome:
     started = clock()
     t0 = time.perf_counter()
     in_doubt = False
+    group_results: list[PublishResult] | None = None
     try:
-        result = job.adapter.publish(job.outgoing, job.key)
+        if job.members:
+            group_results = job.adapter.publish_group([m.outgoing for m in job.members],
+                                                      job.key)
+            if len(group_results) != len(job.members):
+                raise PermanentError(N_("The channel answered for %(got)s of %(count)s "
+                                        "articles."), {"got": len(group_results),
+                                                       "count": len(job.members)})
+            result = group_results[0]
+        else:
+            result = job.adapter.publish(job.outgoing, job.key)
         kind, reason, retry_after = "published", None, None
     except QuotaExhausted as exc:
         # Nothing was sent: complete_batch moves the post to when the quota allows.
@@ -80,8 +90,31 @@ def run_publish(job: Job, clock: Callable[[], datetime]) -> Outcome:
         result, kind, retry_after = None, "transient", None
         reason = encode_reason(N_("Unexpected error while sending; it will be retried."),
                                detail=type(exc).__name__)
+    if kind != "published":
+        group_results = None
     return Outcome(job, kind, started, int((time.perf_counter() - t0) * 1000), result,
-                   reason, retry_after, in_doubt)
+                   reason, retry_after, in_doubt, group_results=group_results)
+
+
+def per_member(outcomes: list[Outcome]) -> tuple[list[Outcome], list[int]]:
+    """A multi-article send's outcome as one outcome per member post (each fenced by its own
+    claim token, each with its own article's result); returns them and, for each, the index
+    of its send's first outcome (so the members share one retry time and one move)."""
+    out: list[Outcome] = []
+    leads: list[int] = []
+    for outcome in outcomes:
+        members = outcome.job.members
+        if not members:
+            leads.append(len(out))
+            out.append(outcome)
+            continue
+        first = len(out)
+        for i, member in enumerate(members):
+            result = (outcome.group_results[i] if outcome.group_results is not None
+                      else None)
+            out.append(replace(outcome, job=member, result=result, group_results=None))
+            leads.append(first)
+    return out, leads
 
 
 # --- Complete (fenced) -------------------------------------------------------------------
@@ -175,14 +208,21 @@ def _quota_move(session: Session, outcome: Outcome, now: datetime, team_tz: str
 def complete_batch(session: Session, outcomes: list[Outcome], *, now: datetime, node: str,
                    policy: RetryPolicy, rng: random.Random,
                    team_tz: str = DEFAULT_TIMEZONE) -> list[str]:
-    """Record the attempts and move the posts, each fenced by its claim token. Returns the
-    new state per outcome, or "lost" when that lease was lost (the reaper or another node
+    """Record the attempts and move the posts, each fenced by its claim token (a
+    multi-article send's outcome is recorded on each of its posts). Returns the new state per
+    post, or "lost" when that lease was lost (the reaper or another node
     took over). The caller commits. `team_tz` counts quota days of channels without a zone."""
     conn = session.connection()
+    outcomes, leads = per_member(outcomes)
     moves = {i: _quota_move(session, o, now, team_tz) for i, o in enumerate(outcomes)
-             if o.kind == "quota"}
+             if o.kind == "quota" and leads[i] == i}
+    moves.update({i: moves[leads[i]] for i in range(len(outcomes)) if leads[i] in moves})
     all_values = [_completion_values(o, now, policy, rng, moves.get(i))
                   for i, o in enumerate(outcomes)]
+    for i, values in enumerate(all_values):
+        if leads[i] != i:
+            # One message: its articles come back at the same time, together.
+            values["next_attempt_at"] = all_values[leads[i]]["next_attempt_at"]
     tracking = [{k: v.pop(k) for k in _TRACKING_KEYS if k in v} for v in all_values]
     fenced = _apply_fenced(conn, outcomes, all_values)
     _apply_handoffs(conn, tracking, fenced, outcomes)

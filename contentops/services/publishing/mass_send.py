@@ -15,7 +15,8 @@ followers or to one tag (every follower of the tag gets each send) and conservat
 Only channels in `mode: "mass_send"` count: freepublish (`mode: "publish"`) has no daily
 quota. Days and months are counted in the channel's own zone when it has one, else in the
 team's (the same rule as the other quotas in quotas.py). A post counts when it takes or took
-a slot (scheduled, publishing, published …); failed, missed and cancelled posts do not.
+a slot (scheduled, publishing, published …); failed, missed and cancelled posts do not. A
+multi-article send (头条 + 次条, groups.py) is one mass send however many articles it has.
 
 No Flask here: the calendar, the schedule action and the engine call these functions.
 """
@@ -29,7 +30,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
 from ...channels.base import Finding
@@ -106,15 +107,22 @@ def _at(day: date, wall: time, zone: ZoneInfo) -> datetime:
     return as_utc(local)
 
 
+def send_unit():
+    """One mass send: a multi-article send's key, else the post itself."""
+    return func.coalesce(Post.send_group, cast(Post.id, String))
+
+
 def used(session: Session, channel_id: int, first: date, following: date, zone: ZoneInfo,
-         *, exclude_post_id: int | None = None) -> int:
-    """Posts of the channel taking a mass-send slot in the local days [first, following)."""
-    query = select(func.count(Post.id)).where(
+         *, exclude_post_id: int | None = None, exclude_group: str | None = None) -> int:
+    """Mass sends of the channel taking a slot in the local days [first, following)."""
+    query = select(func.count(func.distinct(send_unit()))).where(
         Post.channel_id == channel_id, Post.status.in_(COUNTED_STATES),
         Post.scheduled_at >= _utc_midnight(first, zone),
         Post.scheduled_at < _utc_midnight(following, zone))
     if exclude_post_id is not None:
         query = query.where(Post.id != exclude_post_id)
+    if exclude_group is not None:
+        query = query.where(Post.send_group.is_(None) | (Post.send_group != exclude_group))
     return session.scalar(query) or 0
 
 
@@ -129,7 +137,12 @@ def check(session: Session, post: Post, when: datetime, *, tz: str | None = None
     zone = zone_of(channel, tz)
     local_day = as_utc(when).astimezone(zone).date()
     first, following = period_days(quota.period, local_day)
-    taken = used(session, channel.id, first, following, zone, exclude_post_id=post.id)
+    if session.scalar(select(func.count(Post.id)).where(
+            Post.channel_id == channel.id, Post.status.in_(("scheduled", "retrying")),
+            Post.scheduled_at == as_utc(when), Post.id != post.id)):
+        return []  # it joins the send at that time (头条 + 次条): no extra mass send
+    taken = used(session, channel.id, first, following, zone, exclude_post_id=post.id,
+                 exclude_group=post.send_group)
     if taken < quota.allowed:
         return []
     return [Finding("mass_send_quota", "error", REFUSALS[quota.period],
@@ -210,12 +223,16 @@ def usage(session: Session, start: datetime, end: datetime, *, tz: str,
         zone = zone_of(channel, tz)
         lo, _ = period_days(quota.period, first_view - timedelta(days=1))
         _, hi = period_days(quota.period, last_view + timedelta(days=1))
-        times = session.scalars(select(Post.scheduled_at).where(
+        rows = session.execute(select(Post.scheduled_at, send_unit()).where(
             Post.channel_id == channel.id, Post.status.in_(COUNTED_STATES),
             Post.scheduled_at >= _utc_midnight(lo, zone),
-            Post.scheduled_at < _utc_midnight(hi, zone)))
+            Post.scheduled_at < _utc_midnight(hi, zone)).distinct())
         counts: dict[tuple[date, date], int] = defaultdict(int)
-        for t in times:
+        seen: set[str] = set()
+        for t, unit in rows:
+            if unit in seen:
+                continue  # a multi-article send counts once
+            seen.add(unit)
             counts[period_days(quota.period, as_utc(t).astimezone(zone).date())] += 1
         for (first, following), n in counts.items():
             if n < quota.allowed:

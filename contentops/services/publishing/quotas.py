@@ -105,6 +105,11 @@ def find_conflicts(session: Session, post: Post, when: datetime) -> list[Post]:
                Post.status.in_(COUNTED_STATES), audience_match)
         .order_by(Post.scheduled_at)
     )
+    from .groups import group_limit
+
+    if group_limit(channel):
+        # Posts at the very same time go out in one message with it (头条 + 次条).
+        query = query.where(Post.scheduled_at != when)
     return list(session.scalars(query))
 
 

@@ -73,11 +73,20 @@ def reconcile_unknown(session: Session, *, now: datetime, node: str, adapter_for
         caps = adapter.capabilities
         if caps.idempotent:
             # The receiver dedupes on the idempotency key: re-sending is safe and settles it.
+            resent = encode_reason(N_("Re-sent with the same idempotency key after an "
+                                      "interrupted attempt."))
             session.execute(update(Post).where(fence).values(
                 status="retrying", next_attempt_at=now, claim_token=None, claimed_by=None,
-                last_error=encode_reason(N_("Re-sent with the same idempotency key after an "
-                                            "interrupted attempt.")), updated_at=now)
+                last_error=resent, updated_at=now)
                 .execution_options(synchronize_session=False))
+            if post.send_group:
+                # The other articles of the message were in the same interrupted send: they
+                # go again with it (same key, the lead's), or it would be held waiting.
+                session.execute(update(Post).where(
+                    Post.send_group == post.send_group, Post.status == "unknown",
+                    Post.claim_token.is_(None)).values(
+                    status="retrying", next_attempt_at=now, last_error=resent,
+                    updated_at=now).execution_options(synchronize_session=False))
             audit.record(session, "post.reconciled", "post", post_id, actor_label=node,
                          data={"how": "resend_same_key"}, now=now)
             counts["resent"] += 1

@@ -33,6 +33,9 @@ class Job:
     key: str
     outgoing: OutgoingPost
     adapter: ChannelAdapter
+    # A multi-article send (groups.py): every member's own job, the lead (this one) first.
+    # The adapter sends them as one message; each member's outcome is recorded on its post.
+    members: tuple[Job, ...] = ()
 
 
 @dataclass
@@ -59,3 +62,5 @@ class Outcome:
     in_doubt: bool = False
     # kind "quota" (the service's send quota is used up): the earliest time it may go again.
     not_before: datetime | None = None
+    # A multi-article send that went out: one result per member, in `job.members` order.
+    group_results: list[PublishResult] | None = None
