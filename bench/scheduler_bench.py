@@ -5,6 +5,7 @@ and scheduler memory with many scheduled posts. One command:
     .venv/bin/python bench/scheduler_bench.py --quick    # fewer posts
     .venv/bin/python bench/scheduler_bench.py --head-of-line  # one channel hangs
     .venv/bin/python bench/scheduler_bench.py --kill-burst    # SIGKILL mid-burst of 1,000
+    .venv/bin/python bench/scheduler_bench.py --mp-mix        # a 公众号 channel in the burst
 
 Everything is real: `contentops scheduler` processes, a webhook receiver in its own process
 on 127.0.0.1 (HTTP/1.1 keep-alive, HMAC checked), SQLite in WAL mode or PostgreSQL.
@@ -151,14 +152,15 @@ class Env:
             db.session.commit()
             self.user_id, self.channel_id = user.id, channel.id
 
-    def add_channel(self, name: str, url: str, **config) -> int:
+    def add_channel(self, name: str, url: str = "", *, kind: str = "webhook", **config) -> int:
         from contentops.extensions import db
         from contentops.services import channels as channel_service
 
+        if kind == "webhook":
+            config = {"url": url, "secret": "s3cret", **config}
         with self.app.app_context():
             channel = channel_service.create_channel(
-                db.session, {"name": name, "kind": "webhook",
-                             "config": {"url": url, "secret": "s3cret", **config}},
+                db.session, {"name": name, "kind": kind, "config": config},
                 secret_key=SECRET_KEY)
             db.session.commit()
             channel_id = channel.id
@@ -311,10 +313,10 @@ def bench_singles(env: Env, n: int) -> dict:
             "max": max(late) if late else float("nan")}
 
 
-def bench_burst(env: Env, n: int) -> dict:
+def bench_burst(env: Env, n: int, due: datetime | None = None) -> dict:
     """n posts due in the same second: time from that second to the last delivery."""
     env.receiver.reset()
-    due = datetime.now(UTC) + timedelta(seconds=3)
+    due = due or datetime.now(UTC) + timedelta(seconds=3)
     ids = env.add_posts([due] * n)
     keys = env.keys_for(ids)
     deadline = time.time() + 3 + 300
@@ -410,6 +412,59 @@ def bench_kill_burst(db_url: str, workdir: Path, receiver: ReceiverProcess,
         env.dispose()
 
 
+def bench_mp_mix(db_url: str, workdir: Path, receiver: ReceiverProcess, *, n_hook: int,
+                 n_mp: int) -> list[str]:
+    """The burst with and without a 公众号 channel in it: n_hook webhook posts due in one
+    second, then again with n_mp 公众号 articles (publish mode, one article each, against the
+    loopback fake WeChat API: token, image and cover uploads, draft/add, freepublish/submit,
+    then the hand-off tracker polling freepublish/get) due in the same second."""
+    from tests.fakes.wechat_mp import FakeWeChatMP
+
+    fake = FakeWeChatMP().start()
+    env = Env(db_url, workdir, receiver)
+    env.setup()
+    mp_id = env.add_channel("bench 公众号", kind="wechat_mp", app_id=fake.app_id,
+                            app_secret=fake.secret, account_type="service", mode="publish",
+                            api_base=fake.base, default_thumb=f"{fake.base}/img/cover.png")
+    env.start_schedulers(1)
+    lines = []
+    try:
+        alone = bench_burst(env, n_hook)
+        lines.append(f"burst of {n_hook} webhook posts alone: all delivered "
+                     f"{alone['last']:.2f} s after due time, {alone['rate']:.0f} posts/s, "
+                     f"duplicates {alone['duplicates']}")
+        print(lines[-1], flush=True)
+        due = datetime.now(UTC) + timedelta(seconds=4)
+        mp_ids = env.add_posts([due] * n_mp, channel_id=mp_id)
+        mixed = bench_burst(env, n_hook, due=due)
+        handed = _wait_for(lambda: fake.calls.count("/cgi-bin/freepublish/submit") >= n_mp, 120)
+        handed_s = time.time() - due.timestamp() if handed else float("nan")
+        done = _wait_for(lambda: env.count("published") >= 2 * n_hook + n_mp, 120)
+        done_s = time.time() - due.timestamp() if done else float("nan")
+        drafts = fake.calls.count("/cgi-bin/draft/add")
+        lines.append(f"same burst + {n_mp} 公众号 articles due in the same second: webhook "
+                     f"posts all delivered {mixed['last']:.2f} s after due time, "
+                     f"{mixed['rate']:.0f} posts/s, duplicates {mixed['duplicates']}; "
+                     f"公众号: all submitted {handed_s:.2f} s after due time, all published "
+                     f"(tracker polls freepublish/get) {done_s:.1f} s after; drafts "
+                     f"{drafts} for {len(mp_ids)} articles")
+        print(lines[-1], flush=True)
+    finally:
+        env.stop_schedulers()
+        env.dispose()
+        fake.stop()
+    return lines
+
+
+def _wait_for(condition, seconds: float) -> bool:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def scenario(label: str, db_url: str, workdir: Path, receiver: ReceiverProcess, *,
              schedulers: int, singles: int, burst: int, memory_posts: int) -> list[str]:
     lines = []
@@ -460,9 +515,24 @@ def main() -> None:
                         help="only: one channel hangs; the other channel's lateness")
     parser.add_argument("--kill-burst", action="store_true",
                         help="only: SIGKILL a scheduler mid-burst of 1,000 posts")
+    parser.add_argument("--mp-mix", action="store_true",
+                        help="only: the burst with and without 公众号 articles in it")
+    parser.add_argument("--mp-posts", type=int, default=100)
     args = parser.parse_args()
     if args.receiver:
         run_receiver(args.receiver)
+        return
+    if args.mp_mix:
+        workdir = Path(tempfile.mkdtemp(prefix="contentops-bench-"))
+        receiver = ReceiverProcess(workdir)
+        try:
+            lines = bench_mp_mix(f"sqlite:///{workdir / 'mix.db'}", workdir / "mix", receiver,
+                                 n_hook=500 if args.quick else args.burst,
+                                 n_mp=args.mp_posts)
+        finally:
+            receiver.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
+        print("\n".join(["", "Summary"] + lines))
         return
     if args.head_of_line or args.kill_burst:
         workdir = Path(tempfile.mkdtemp(prefix="contentops-bench-"))

@@ -37,12 +37,14 @@ class HandoffAdapter(FakeAdapter):
         self.tracked: list[tuple[int, str, dict | None, bool]] = []
         self.gate = threading.Event()
         self.gate.set()
+        self.entered = threading.Event()  # a look is inside the service call
 
     def publish(self, post: OutgoingPost, idempotency_key: str) -> PublishResult:
         self.calls.append((post.post_id, idempotency_key))
         return self.handed
 
     def track(self, post, external_id, progress, *, final=False) -> PublishResult:
+        self.entered.set()
         self.gate.wait(5)
         with self.lock:
             self.tracked.append((post.post_id, external_id, progress, final))
@@ -224,11 +226,8 @@ def test_a_person_acting_meanwhile_wins_over_a_look_in_flight(db, factory, clock
     adapter.gate.clear()
     looking = threading.Thread(target=track, args=(factory, clock, adapter))
     looking.start()
-    # While the service is being asked, a person cancels the post.
-    for _ in range(100):
-        if fresh(db, post.id).check_at != clock.now:
-            break
-        threading.Event().wait(0.02)
+    # While the service is being asked (the look has taken the post), a person cancels it.
+    assert adapter.entered.wait(10)
     cancelled = fresh(db, post.id)
     publishing.cancel_post(db.session, cancelled, actor=None, now=clock.now)
     db.session.commit()
