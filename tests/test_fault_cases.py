@@ -679,8 +679,6 @@ def test_posts_due_while_no_scheduler_ran_are_missed_listed_and_one_click_away(
         assert set(recv.key_counts().values()) == {1}
 
 
-@pytest.mark.xfail(strict=True, reason="issue #16 item 3: grace window for retrying/unknown "
-                                       "posts (only `scheduled` posts are held to it)")
 def test_a_retry_due_while_no_scheduler_ran_is_missed_beyond_grace(db, author):
     from sqlalchemy.orm import sessionmaker
 
@@ -694,10 +692,22 @@ def test_a_retry_due_while_no_scheduler_ran_is_missed_beyond_grace(db, author):
     post.next_attempt_at = clock.now - timedelta(minutes=90)
     db.session.commit()
     adapter = FakeAdapter()
+    # A second retry on the same channel, due 4 minutes ago: within grace, it goes out.
+    within = make_post(db.session, channel, author, clock.now - timedelta(hours=1))
+    within.status = "retrying"
+    within.attempt_count = 1
+    within.next_attempt_at = clock.now - timedelta(minutes=4)
+    db.session.commit()
     publishing.Dispatcher(sessionmaker(bind=db.engine, expire_on_commit=False),
                           lambda c: adapter, node="n", clock=clock).run()
-    assert adapter.calls == []
-    assert fresh(post.id).status == "missed"
+    assert [post_id for post_id, _ in adapter.calls] == [within.id]
+    missed = fresh(post.id)
+    assert missed.status == "missed"
+    text = reason_text(missed.last_error)
+    # Says it was a retry, names its due time (not the scheduled time) and the window.
+    assert "the retry was due at" in text and "more than 5 minutes late" in text, text
+    assert (clock.now - timedelta(minutes=90)).strftime("%Y-%m-%dT%H:%M") in text, text
+    assert fresh(within.id).status == "published"
 
 
 # --- The in-doubt rule at the engine level (injected clock) ---------------------------------

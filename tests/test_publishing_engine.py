@@ -394,6 +394,52 @@ def test_reconcile_resends_idempotent_channels_with_the_same_key(db, factory, cl
     assert adapter.calls == [(post.id, publishing.idempotency_key(fresh(db, post.id)))]
 
 
+@pytest.mark.parametrize("proof", [None, PublishResult(external_id="seen-9", url="https://x/9")])
+def test_an_interrupted_send_beyond_grace_is_missed_not_resent(db, factory, clock, author,
+                                                               notified, proof):
+    """Issue #16 item 5: schedulers were down for two hours after a send was interrupted.
+    A same-key re-send would be two hours late: the post is `missed` for a person to decide,
+    unless a lookup proves it went out."""
+    channel = make_channel(db.session, grace_minutes=5)
+    post = make_post(db.session, channel, author, clock.now)
+    claimed_at = clock.now
+    s = factory()
+    publishing.claim_due(s, now=clock.now, node="dead", limit=5,
+                         adapter_for=lambda c: FakeAdapter(), lease_seconds=120)
+    s.close()
+    clock.advance(2 * 3600)
+    assert publishing.reap_expired(factory(), now=clock.now, node="n2") == [post.id]
+    lost = attempts(db, post.id)[-1]
+    assert lost.outcome == "lost" and lost.started_at == claimed_at  # when it started
+    adapter = FakeAdapter(capabilities=Capabilities(idempotent=True,
+                                                    can_find_existing=proof is not None),
+                          existing=proof)
+    counts = publishing.reconcile_unknown(factory(), now=clock.now, node="n2",
+                                          adapter_for=lambda c: adapter)
+    done = fresh(db, post.id)
+    dispatcher(factory, clock, adapter).run()
+    assert adapter.calls == []  # never re-sent late
+    if proof is not None:
+        assert counts["proved"] == 1 and counts["missed"] == 0
+        assert done.status == "published" and done.external_id == "seen-9"
+        return
+    assert counts == {"resent": 0, "proved": 0, "not_found": 0, "person": 0, "later": 0,
+                      "missed": 1}
+    assert done.status == "missed" and done.next_attempt_at is None
+    assert done.claim_token is None
+    text = reason_text(done.last_error)
+    assert "interrupted at" in text and "more than 5 minutes late" in text, text
+    assert claimed_at.strftime("%Y-%m-%dT%H:%M") in text, text
+    assert notified[-1]["params"]["post_id"] == post.id
+    assert fresh(db, post.id).status == "missed"
+    # One click sends it: the same key, so a receiver that did get it dedupes.
+    publishing.publish_now(db.session, done, actor=None, now=clock.now)
+    db.session.commit()
+    dispatcher(factory, clock, adapter).run()
+    assert fresh(db, post.id).status == "published"
+    assert adapter.calls == [(post.id, publishing.idempotency_key(done))]
+
+
 def test_manual_channel_hands_the_post_to_people(db, factory, clock, author, make_user,
                                                  notified):
     make_user("editor", email="staff@example.com")
