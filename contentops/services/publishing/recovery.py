@@ -72,8 +72,8 @@ def reap_expired(session: Session, *, now: datetime, node: str,
                 error = encode_reason(N_("Lease of %(node)s expired mid-publish."),
                                       {"node": claimed_by or "?"})
             else:
-                error = encode_reason(N_("%(node)s stopped sending mid-publish (no heartbeat "
-                                         "for %(seconds)s seconds)."),
+                error = encode_reason(N_("The scheduler %(node)s stopped mid-publish (no "
+                                         "heartbeat for over %(seconds)s seconds)."),
                                       {"node": claimed_by or "?",
                                        "seconds": int(stale_after.total_seconds())})
             session.add(PublishAttempt(
