@@ -126,7 +126,7 @@ def test_a_node_whose_heartbeat_is_stale_stops_counting_as_alive(db, client, log
     make_post(db.session, channel, author, utcnow() - timedelta(minutes=1))
     now = utcnow()
     system.heartbeat(db.session, "killed", now=now - stale - timedelta(seconds=1))
-    system.heartbeat(db.session, "running", now=now - stale + timedelta(seconds=3))
+    system.heartbeat(db.session, "running", now=now)
     body = client.get("/api/v1/health").json
     assert body["scheduler"]["alive"] is True and body["scheduler"]["nodes"] == 1
     assert [n.node_id for n in system.live_nodes(db.session, now=utcnow())] == ["running"]
@@ -135,7 +135,7 @@ def test_a_node_whose_heartbeat_is_stale_stops_counting_as_alive(db, client, log
     page = client.get("/posts/").get_data(as_text=True)
     assert 'data-testid="scheduler-banner"' not in page
     # Now "running" is silent past the stale time as well.
-    later = now + timedelta(seconds=4)
+    later = now + stale + timedelta(seconds=1)
     assert system.live_nodes(db.session, now=later) == []
     assert system.scheduler_alive(db.session, now=later) is False
     system.heartbeat(db.session, "running", now=now - stale - timedelta(seconds=1))
@@ -147,6 +147,12 @@ def test_a_node_whose_heartbeat_is_stale_stops_counting_as_alive(db, client, log
     page = client.get("/posts/", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert 'data-testid="scheduler-banner"' in page
     assert 'data-testid="scheduler-banner-due"' in page and "Posts due now: 1." in page
+    # A node that stopped cleanly is not alive either; its last beat is still named.
+    system.heartbeat(db.session, "running", now=utcnow())
+    assert client.get("/api/v1/health").json["status"] == "ok"
+    system.node_stopped(db.session, "running", now=utcnow())
+    body = client.get("/api/v1/health", headers={"Accept-Language": "en"}).json
+    assert body["status"] == "degraded" and "the last heartbeat was at" in body["message"]
 
 
 def test_banner_when_no_scheduler_beat_for_a_minute(db, client, login, author):

@@ -81,28 +81,24 @@ def due_count(session: Session, *, now: datetime) -> int:
         Post.status.in_(publishing.CLAIMABLE_STATES), publishing.due_clause(now))) or 0
 
 
-def scheduler_problem(session: Session, *, now: datetime) -> dict[str, Any] | None:
-    """None while a scheduler is alive or nothing is due; else the problem as
-    {"code", "message", "params"} (the message is a msgid for the reader's language)."""
-    beat = last_heartbeat(session)
-    if _fresh(beat, now):
-        return None
-    return _problem(beat, due_count(session, now=now), now)
-
-
-def _problem(beat: datetime | None, due: int, now: datetime) -> dict[str, Any] | None:
+def _problem(session: Session, beat: datetime | None, due: int, now: datetime
+             ) -> dict[str, Any] | None:
+    """None while a scheduler is alive or nothing is due; else {"code", "message",
+    "params"} (the message a msgid for the reader's language)."""
     if _fresh(beat, now) or not due:
         return None
-    if beat is None:
+    # The last sign of life from any node, one that stopped cleanly included.
+    seen = session.scalar(select(func.max(SchedulerNode.last_beat_at)))
+    if seen is None:
         return {"code": SCHEDULER_DOWN, "message": SCHEDULER_NEVER_RAN,
                 "params": {"due": due}}
     return {"code": SCHEDULER_DOWN, "message": SCHEDULER_DOWN_SINCE,
-            "params": {"due": due, "time": isoformat(beat)}}
+            "params": {"due": due, "time": isoformat(seen)}}
 
 
 def health(session: Session, *, now: datetime) -> dict[str, Any]:
     """Scheduler liveness, queue depth, next due time, failures in the last 24 hours, and
-    `problems`: what makes the service degraded (see scheduler_problem)."""
+    `problems`: what makes the service degraded (see _problem)."""
     beat = last_heartbeat(session)
     depth = due_count(session, now=now)
     counts = dict(session.execute(select(Post.status, func.count(Post.id)).where(
@@ -130,7 +126,7 @@ def health(session: Session, *, now: datetime) -> dict[str, Any]:
         "failures_24h": failures,
         "failed": counts.get("failed", 0),
         "missed": counts.get("missed", 0),
-        "problems": [p for p in (_problem(beat, depth, now),) if p is not None],
+        "problems": [p for p in (_problem(session, beat, depth, now),) if p is not None],
     }
 
 
