@@ -375,13 +375,16 @@ def bench_head_of_line(db_url: str, workdir: Path, receiver: ReceiverProcess,
 
 
 def bench_kill_burst(db_url: str, workdir: Path, receiver: ReceiverProcess,
-                     n: int = 1000, lease: float = 5.0) -> str:
+                     n: int = 1000, lease: float | None = None) -> str:
     """SIGKILL the scheduler mid-burst of n posts, start another one at once: seconds from
-    the kill until every post is settled (published), lost posts, same-key re-sends."""
+    the kill until every post is settled (published), lost posts, same-key re-sends. Every
+    timer at its default (lease 120 s, heartbeat 2 s, reaper 2 s) unless `lease` is given."""
+    from contentops.services import publishing
+
     env = Env(db_url, workdir, receiver)
     env.setup()
-    timers = {"CONTENTOPS_LEASE_SECONDS": str(lease), "CONTENTOPS_REAP_SECONDS": "1",
-              "CONTENTOPS_RECONCILE_SECONDS": "1"}
+    timers = {} if lease is None else {"CONTENTOPS_LEASE_SECONDS": str(lease)}
+    lease = lease or publishing.DEFAULT_LEASE_SECONDS
     env.start_schedulers(1, **timers)
     try:
         receiver.reset()
@@ -518,6 +521,8 @@ def main() -> None:
     parser.add_argument("--mp-mix", action="store_true",
                         help="only: the burst with and without 公众号 articles in it")
     parser.add_argument("--mp-posts", type=int, default=100)
+    parser.add_argument("--lease", type=float, default=None,
+                        help="--kill-burst: lease seconds (default: the product's, 120)")
     args = parser.parse_args()
     if args.receiver:
         run_receiver(args.receiver)
@@ -545,7 +550,7 @@ def main() -> None:
                 print(lines[-1], flush=True)
             if args.kill_burst:
                 lines.append(bench_kill_burst(f"sqlite:///{workdir / 'kill.db'}",
-                                              workdir / "kill", receiver))
+                                              workdir / "kill", receiver, lease=args.lease))
                 print(lines[-1], flush=True)
         finally:
             receiver.stop()

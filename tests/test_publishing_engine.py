@@ -330,6 +330,62 @@ def test_late_success_after_reaping_is_proof_of_publication(db, factory, clock, 
     assert fresh(db, post.id).external_id == f"ext-{post.id}"
 
 
+def test_posts_of_a_node_whose_heartbeat_went_stale_are_reaped_before_the_lease_ends(
+        db, factory, clock, author):
+    """Issue #16 item 10: a crash costs about HEARTBEAT_STALE, not a whole lease. Only nodes
+    known to have stopped are judged: one still beating, one with no heartbeat row at all (a
+    bare dispatcher) and the reaping node itself keep their posts until their leases end."""
+    from contentops.services import system
+
+    channel = make_channel(db.session)
+    nodes = ["dead", "alive", "rowless", "me"]
+    posts = {n: make_post(db.session, channel, author, clock.now, title=n) for n in nodes}
+    start = clock.now
+    for n in ("dead", "alive", "me"):
+        system.heartbeat(db.session, n, now=start)
+    jobs = {}
+    for n in nodes:
+        s = factory()
+        claimed, _ = publishing.claim_due(s, now=clock.now, node=n, limit=1,
+                                          adapter_for=lambda c: FakeAdapter())
+        s.close()
+        jobs[n] = claimed[0]
+    assert {j.post_id for j in jobs.values()} == {p.id for p in posts.values()}
+    clock.advance(publishing.HEARTBEAT_STALE.total_seconds() - 1)
+    for n in ("alive", "me"):
+        system.heartbeat(db.session, n, now=clock.now)
+    # Not stale yet: nothing to reap.
+    assert publishing.reap_expired(factory(), now=clock.now, node="me") == []
+    clock.advance(2)  # "dead" last beat HEARTBEAT_STALE + 1 s ago; "me" too, but it is me
+    system.heartbeat(db.session, "alive", now=clock.now)
+    reaped = publishing.reap_expired(factory(), now=clock.now, node="me")
+    assert reaped == [jobs["dead"].post_id]  # long before the 120 s lease
+    assert clock.now - start < timedelta(seconds=publishing.DEFAULT_LEASE_SECONDS)
+    parked = fresh(db, jobs["dead"].post_id)
+    assert parked.status == "unknown" and parked.next_attempt_at == clock.now
+    lost = attempts(db, parked.id)[-1]
+    assert lost.outcome == "lost" and lost.started_at == start
+    assert "dead stopped mid-publish" in reason_text(lost.error)
+    for n in ("alive", "rowless", "me"):
+        assert fresh(db, jobs[n].post_id).status == "publishing"
+    # A node that stopped cleanly is gone at once (e.g. a post its closing pool never sent).
+    system.node_stopped(db.session, "alive", now=clock.now)
+    assert publishing.reap_expired(factory(), now=clock.now, node="me") == [
+        jobs["alive"].post_id]
+    # "dead" was only slow: its late success is fenced out of the claim but proves the post.
+    s = factory()
+    state = publishing.complete(s, publishing.run_publish(jobs["dead"], clock),
+                                now=clock.now, node="dead", policy=publishing.RetryPolicy(),
+                                rng=random.Random(1))
+    s.commit()
+    assert state == "published"
+    assert fresh(db, jobs["dead"].post_id).status == "published"
+    # The rest wait for their leases, as before.
+    clock.advance(publishing.DEFAULT_LEASE_SECONDS)
+    assert set(publishing.reap_expired(factory(), now=clock.now, node="me")) == {
+        jobs["rowless"].post_id, jobs["me"].post_id}
+
+
 def _park_unknown(db, factory, clock, post):
     s = factory()
     publishing.claim_due(s, now=clock.now, node="dead", limit=5,
@@ -392,6 +448,52 @@ def test_reconcile_resends_idempotent_channels_with_the_same_key(db, factory, cl
     dispatcher(factory, clock, adapter).run()
     assert fresh(db, post.id).status == "published"
     assert adapter.calls == [(post.id, publishing.idempotency_key(fresh(db, post.id)))]
+
+
+@pytest.mark.parametrize("proof", [None, PublishResult(external_id="seen-9", url="https://x/9")])
+def test_an_interrupted_send_beyond_grace_is_missed_not_resent(db, factory, clock, author,
+                                                               notified, proof):
+    """Issue #16 item 5: schedulers were down for two hours after a send was interrupted.
+    A same-key re-send would be two hours late: the post is `missed` for a person to decide,
+    unless a lookup proves it went out."""
+    channel = make_channel(db.session, grace_minutes=5)
+    post = make_post(db.session, channel, author, clock.now)
+    claimed_at = clock.now
+    s = factory()
+    publishing.claim_due(s, now=clock.now, node="dead", limit=5,
+                         adapter_for=lambda c: FakeAdapter(), lease_seconds=120)
+    s.close()
+    clock.advance(2 * 3600)
+    assert publishing.reap_expired(factory(), now=clock.now, node="n2") == [post.id]
+    lost = attempts(db, post.id)[-1]
+    assert lost.outcome == "lost" and lost.started_at == claimed_at  # when it started
+    adapter = FakeAdapter(capabilities=Capabilities(idempotent=True,
+                                                    can_find_existing=proof is not None),
+                          existing=proof)
+    counts = publishing.reconcile_unknown(factory(), now=clock.now, node="n2",
+                                          adapter_for=lambda c: adapter)
+    done = fresh(db, post.id)
+    dispatcher(factory, clock, adapter).run()
+    assert adapter.calls == []  # never re-sent late
+    if proof is not None:
+        assert counts["proved"] == 1 and counts["missed"] == 0
+        assert done.status == "published" and done.external_id == "seen-9"
+        return
+    assert counts == {"resent": 0, "proved": 0, "not_found": 0, "person": 0, "later": 0,
+                      "missed": 1}
+    assert done.status == "missed" and done.next_attempt_at is None
+    assert done.claim_token is None
+    text = reason_text(done.last_error)
+    assert "interrupted at" in text and "more than 5 minutes late" in text, text
+    assert claimed_at.strftime("%Y-%m-%d %H:%M UTC") in text, text
+    assert notified[-1]["params"]["post_id"] == post.id
+    assert fresh(db, post.id).status == "missed"
+    # One click sends it: the same key, so a receiver that did get it dedupes.
+    publishing.publish_now(db.session, done, actor=None, now=clock.now)
+    db.session.commit()
+    dispatcher(factory, clock, adapter).run()
+    assert fresh(db, post.id).status == "published"
+    assert adapter.calls == [(post.id, publishing.idempotency_key(done))]
 
 
 def test_manual_channel_hands_the_post_to_people(db, factory, clock, author, make_user,

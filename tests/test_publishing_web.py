@@ -85,8 +85,11 @@ def test_retry_of_unapproved_content_is_refused_in_the_callers_language(db, clie
 
 def test_health_reports_scheduler_queue_and_failures(db, client, author):
     body = client.get("/api/v1/health").json
+    # No scheduler, but nothing due either: nothing is held up.
     assert body["status"] == "ok" and body["database"] == "ok"
-    assert body["scheduler"] == {"alive": False, "last_heartbeat": None, "nodes": 0}
+    assert body["reasons"] == [] and body["message"] == ""
+    assert body["scheduler"] == {"alive": False, "last_heartbeat": None, "nodes": 0,
+                                 "stale_after_seconds": 10}
     channel = make_channel(db.session)
     now = utcnow()
     make_post(db.session, channel, author, now - timedelta(seconds=5))
@@ -95,8 +98,17 @@ def test_health_reports_scheduler_queue_and_failures(db, client, author):
     db.session.add(PublishAttempt(post_id=failed.id, started_at=now, outcome="permanent",
                                   error="x"))
     db.session.commit()
+    # A post is due and no scheduler ever ran: degraded, and why.
+    r = client.get("/api/v1/health", headers={"Accept-Language": "en"})
+    assert r.status_code == 200  # the web side serves; monitoring reads `status`
+    assert r.json["status"] == "degraded" and r.json["reasons"] == ["scheduler_down"]
+    assert r.json["message"].startswith("No scheduler is running (none has ever checked in)")
+    assert "1 posts are due" in r.json["message"]
+    zh = client.get("/api/v1/health", headers={"Accept-Language": "zh"}).json
+    assert zh["reasons"] == ["scheduler_down"] and zh["message"] != r.json["message"]
     system.heartbeat(db.session, "node-1", now=utcnow())
     body = client.get("/api/v1/health").json
+    assert body["status"] == "ok" and body["reasons"] == []
     assert body["scheduler"]["alive"] is True and body["scheduler"]["nodes"] == 1
     assert body["scheduler"]["last_heartbeat"].endswith("Z")
     assert body["queue"]["due"] == 1
@@ -106,10 +118,49 @@ def test_health_reports_scheduler_queue_and_failures(db, client, author):
     assert later.id
 
 
+def test_a_node_whose_heartbeat_is_stale_stops_counting_as_alive(db, client, login, author):
+    """Two nodes, one killed (its heartbeat stops): it drops out of `nodes` once its beat is
+    older than HEARTBEAT_STALE; when the other goes too, health is degraded (a post is due)
+    and the page banner says the same."""
+    stale = system.HEARTBEAT_STALE
+    channel = make_channel(db.session)
+    make_post(db.session, channel, author, utcnow() - timedelta(minutes=1))
+    now = utcnow()
+    system.heartbeat(db.session, "killed", now=now - stale - timedelta(seconds=1))
+    system.heartbeat(db.session, "running", now=now)
+    body = client.get("/api/v1/health").json
+    assert body["scheduler"]["alive"] is True and body["scheduler"]["nodes"] == 1
+    assert [n.node_id for n in system.live_nodes(db.session, now=utcnow())] == ["running"]
+    assert body["status"] == "ok" and body["reasons"] == []
+    login(author)
+    page = client.get("/posts/").get_data(as_text=True)
+    assert 'data-testid="scheduler-banner"' not in page
+    # Now "running" is silent past the stale time as well.
+    later = now + stale + timedelta(seconds=1)
+    assert system.live_nodes(db.session, now=later) == []
+    assert system.scheduler_alive(db.session, now=later) is False
+    system.heartbeat(db.session, "running", now=now - stale - timedelta(seconds=1))
+    body = client.get("/api/v1/health", headers={"Accept-Language": "en"}).json
+    assert body["scheduler"]["alive"] is False and body["scheduler"]["nodes"] == 0
+    assert body["status"] == "degraded" and body["reasons"] == ["scheduler_down"]
+    assert "the last heartbeat was at" in body["message"]
+    assert body["scheduler"]["last_heartbeat"] in body["message"]
+    page = client.get("/posts/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert 'data-testid="scheduler-banner"' in page
+    assert 'data-testid="scheduler-banner-due"' in page and "Posts due now: 1." in page
+    # A node that stopped cleanly is not alive either; its last beat is still named.
+    system.heartbeat(db.session, "running", now=utcnow())
+    assert client.get("/api/v1/health").json["status"] == "ok"
+    system.node_stopped(db.session, "running", now=utcnow())
+    body = client.get("/api/v1/health", headers={"Accept-Language": "en"}).json
+    assert body["status"] == "degraded" and "the last heartbeat was at" in body["message"]
+
+
 def test_banner_when_no_scheduler_beat_for_a_minute(db, client, login, author):
     login(author)
     page = client.get("/publishing/").get_data(as_text=True)
     assert 'data-testid="scheduler-banner"' in page
+    assert 'data-testid="scheduler-banner-due"' not in page  # nothing is due
     system.heartbeat(db.session, "n1", now=utcnow() - timedelta(seconds=61))
     assert 'data-testid="scheduler-banner"' in client.get("/posts/").get_data(as_text=True)
     system.heartbeat(db.session, "n1", now=utcnow())

@@ -5,9 +5,11 @@ in-memory job store) only drives timing:
   due time, so posts scheduled or moved by any process are picked up without signalling;
 - dispatch: a date job at the next due time (claims, publishes, records);
 - sweep (every 30 s): a safety dispatch in case a timer was lost;
-- reaper (every 5 s): expired leases → `unknown`;
-- reconcile (every 10 s): `unknown` → published / re-sent / a person; manual deadlines;
-- heartbeat (every 10 s): liveness for /api/v1/health and the page banner;
+- reaper (every 2 s): posts whose lease expired, or whose node stopped beating → `unknown`
+  (then reconcile at once);
+- reconcile (every 10 s): `unknown` → published / re-sent / missed / a person; manual deadlines;
+- heartbeat (every 2 s, on a thread of its own so long jobs never delay it): liveness for
+  /api/v1/health, the page banner and the other nodes' reapers;
 - metrics (every 30 min): pull reads/likes/… from channels that report them (one node per
   period, through a job_runs row);
 - daily stats (every 30 min, one node per channel and day): yesterday's figures and comments
@@ -72,10 +74,18 @@ class SchedulerRunner:
         workers = _setting(app, "CONTENTOPS_PUBLISH_WORKERS", 16, int)
         self.poll_seconds = _setting(app, "CONTENTOPS_POLL_SECONDS", 0.5, float)
         self.sweep_seconds = _setting(app, "CONTENTOPS_SWEEP_SECONDS", 30.0, float)
-        self.reap_seconds = _setting(app, "CONTENTOPS_REAP_SECONDS", 5.0, float)
+        self.reap_seconds = _setting(app, "CONTENTOPS_REAP_SECONDS", 2.0, float)
         self.reconcile_seconds = _setting(app, "CONTENTOPS_RECONCILE_SECONDS", 10.0, float)
         self.track_seconds = _setting(app, "CONTENTOPS_TRACK_SECONDS", 15.0, float)
-        self.heartbeat_seconds = _setting(app, "CONTENTOPS_HEARTBEAT_SECONDS", 10.0, float)
+        beat = _setting(app, "CONTENTOPS_HEARTBEAT_SECONDS", publishing.HEARTBEAT_SECONDS,
+                        float)
+        # Other nodes take a node silent for HEARTBEAT_STALE for dead and reap its posts:
+        # never beat so rarely that a live node could look like that.
+        most = publishing.HEARTBEAT_STALE.total_seconds() / 4
+        if beat > most:
+            log.warning("CONTENTOPS_HEARTBEAT_SECONDS=%s is too long for other nodes to tell "
+                        "this one is alive; using %s", beat, most)
+        self.heartbeat_seconds = min(max(0.2, beat), most)
         self.metrics_seconds = max(
             1.0, _setting(app, "CONTENTOPS_METRICS_SECONDS", 1800.0, float))
         self.daily_stats_seconds = max(
@@ -98,7 +108,7 @@ class SchedulerRunner:
             team_tz=app.config.get("CONTENTOPS_TIMEZONE", "Asia/Shanghai"),
             base_url=self.base_url)
         self.scheduler = BackgroundScheduler(
-            timezone=UTC, executors={"default": APThreadPool(8)},
+            timezone=UTC, executors={"default": APThreadPool(8), "beat": APThreadPool(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         self._armed_at: datetime | None = None
         self._hold_until: datetime | None = None
@@ -119,7 +129,7 @@ class SchedulerRunner:
         now = utcnow()
         sch = self.scheduler
         sch.add_job(self.beat, "interval", seconds=self.heartbeat_seconds, id="heartbeat",
-                    next_run_time=now)
+                    next_run_time=now, executor="beat")
         sch.add_job(self.reap, "interval", seconds=self.reap_seconds, id="reaper",
                     next_run_time=now)
         sch.add_job(self.watch, "interval", seconds=self.poll_seconds, id="watch",
@@ -165,8 +175,10 @@ class SchedulerRunner:
     def reap(self) -> None:
         reaped = jobs.reap(self.session_factory, self.node_id, utcnow())
         if reaped:
-            log.warning("%d posts were mid-publish when their lease ran out: now unknown",
-                        len(reaped))  # type: ignore[arg-type]
+            log.warning("%d posts were left mid-publish (lease ran out or their scheduler "
+                        "stopped): now unknown", len(reaped))  # type: ignore[arg-type]
+            # Settle them now rather than at the next reconcile tick.
+            self.reconcile()
 
     def reconcile(self) -> None:
         now = utcnow()

@@ -78,7 +78,8 @@ def _reason(post_or_text) -> str:
 @bp.app_context_processor
 def _scheduler_banner():
     def scheduler_down() -> bool:
-        """True when no scheduler has beaten for over a minute (cached per request)."""
+        """True when no scheduler beat within system.HEARTBEAT_STALE, the same rule as
+        /api/v1/health's `scheduler.alive` (cached per request)."""
         if "scheduler_down" not in g:
             try:
                 g.scheduler_down = not system.scheduler_alive(db.session, now=utcnow())
@@ -87,7 +88,18 @@ def _scheduler_banner():
                 g.scheduler_down = False
         return g.scheduler_down
 
-    return {"scheduler_down": scheduler_down, "reason_text": _reason,
+    def scheduler_due() -> int:
+        """Posts due now that wait for a scheduler (asked only when none is running)."""
+        if "scheduler_due" not in g:
+            try:
+                g.scheduler_due = system.due_count(db.session, now=utcnow())
+            except Exception:  # noqa: BLE001
+                db.session.rollback()
+                g.scheduler_due = 0
+        return g.scheduler_due
+
+    return {"scheduler_down": scheduler_down, "scheduler_due": scheduler_due,
+            "reason_text": _reason,
             "post_status_labels": STATUS_LABELS, "attempt_outcome_labels": OUTCOME_LABELS,
             "post_status_colors": STATUS_COLORS}
 

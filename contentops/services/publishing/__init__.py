@@ -22,8 +22,10 @@ inject a clock and fakes. No Flask.
 Post states the engine moves:
   scheduled/retrying --claim--> publishing --fenced completion--> published | awaiting_staff
                                                               \\-> retrying (transient) | failed
-  publishing --lease expired (reaper)--> unknown --reconcile--> published | retrying | (a person)
+  publishing --lease expired, or its node's heartbeat stale (reaper)--> unknown
+             --reconcile--> published | retrying | (a person)
   scheduled/retrying --due while unapproved / beyond grace / over quota--> missed
+  unknown --a same-key re-send would be beyond grace, no proof (reconcile)--> missed
   publishing (handed to the service) --track--> published | failed
   awaiting_staff --deadline--> missed (manual) | final track verdict: published | missed
 """
@@ -59,6 +61,8 @@ from .types import (
     CLAIMABLE_STATES,
     DEFAULT_LEASE_SECONDS,
     DEFAULT_WORKERS,
+    HEARTBEAT_SECONDS,
+    HEARTBEAT_STALE,
     AdapterFactory,
     Decision,
     Job,
@@ -75,5 +79,6 @@ __all__ = [
     "people_to_tell", "PAGE_GROUPS", "attempts_for",
     "publishing_overview", "expire_staff_tasks", "reap_expired",
     "reconcile_unknown", "CLAIMABLE_STATES", "DEFAULT_LEASE_SECONDS", "DEFAULT_WORKERS",
+    "HEARTBEAT_SECONDS", "HEARTBEAT_STALE",
     "AdapterFactory", "Decision", "Job", "Outcome", "SessionFactory",
 ]

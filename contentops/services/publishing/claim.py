@@ -49,6 +49,19 @@ def due_clause(now: datetime):
                and_(Post.status == "retrying", Post.next_attempt_at <= now))
 
 
+LATE_REASON = N_("No scheduler was running at %(time)s and the post is more than "
+                 "%(minutes)s minutes late; decide whether to send it.")
+RETRY_LATE_REASON = N_("No scheduler was running when the retry was due at %(time)s and it "
+                       "is more than %(minutes)s minutes late; decide whether to send it.")
+
+
+def due_time(post: Post) -> datetime | None:
+    """When a claimable post is due: a retry at its next attempt, else its scheduled time."""
+    if post.status == "retrying" and post.next_attempt_at is not None:
+        return post.next_attempt_at
+    return post.scheduled_at
+
+
 def next_due_at(session: Session, exclude_channels: Collection[int] = ()
                 ) -> datetime | None:
     """The earliest time anything becomes due. Two index-only MIN() lookups: cheap enough
@@ -273,17 +286,18 @@ def _decide(session: Session, candidates: list[Post], now: datetime, team_tz: st
         channel = session.get(Channel, channel_id)
         caps = adapter_caps(channel)
         ready: list[Post] = []
+        grace = timedelta(minutes=channel.grace_minutes or 0)
         for post in posts:
-            overdue = (now - post.scheduled_at) if post.scheduled_at else timedelta(0)
+            due = due_time(post)
             if not channel.active:
                 decision.missed[post.id] = encode_reason(
                     N_("The channel %(channel)s is switched off."), {"channel": channel.name})
-            elif (post.status == "scheduled"
-                  and overdue > timedelta(minutes=channel.grace_minutes or 0)):
+            elif due is not None and now - due > grace:
+                # Every late send is held to the grace window, a retry as much as a first
+                # try: a retry due while no scheduler ran is not sent hours late unflagged.
                 decision.missed[post.id] = encode_reason(
-                    N_("No scheduler was running at %(time)s and the post is more than "
-                       "%(minutes)s minutes late; decide whether to send it."),
-                    {"time": instant_param(post.scheduled_at), "minutes": channel.grace_minutes})
+                    RETRY_LATE_REASON if post.status == "retrying" else LATE_REASON,
+                    {"time": instant_param(due), "minutes": channel.grace_minutes})
             else:
                 ready.append(post)
         # A multi-article send is one unit below: one quota slot, one send in flight, one

@@ -10,49 +10,94 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from ...channels.base import PermanentError, PublishResult, TransientError
 from ...errors import N_
 from ...models import Post, PublishAttempt
-from ...reasons import encode_reason
+from ...models.scheduler import SchedulerNode
+from ...reasons import encode_reason, instant_param
 from .. import audit
 from . import notices, staff
 from .claim import idempotency_key, outgoing_for
-from .types import AdapterFactory
+from .types import HEARTBEAT_STALE, AdapterFactory
+
+LATE_RESEND_REASON = N_("Sending was interrupted at %(time)s and a re-send now would be more "
+                        "than %(minutes)s minutes late; check the channel, then decide "
+                        "whether to send it.")
 
 
-def reap_expired(session: Session, *, now: datetime, node: str) -> list[int]:
-    """Posts whose lease ran out mid-publish become `unknown` (never re-sent blindly)."""
-    rows = session.execute(select(Post.id, Post.claim_token, Post.claimed_by).where(
-        Post.status == "publishing", Post.lease_expires_at < now)).all()
+def _stale_nodes(now: datetime, node: str, stale_after: timedelta):
+    """Other scheduler nodes that stopped beating (or stopped cleanly). A node with no row
+    (a dispatcher run without the runner) is never judged: its leases decide. Node clocks are
+    assumed in step, as for the leases themselves (one node writes them, another compares)."""
+    return select(SchedulerNode.node_id).where(
+        SchedulerNode.node_id != node[:100],
+        or_(SchedulerNode.last_beat_at < now - stale_after,
+            SchedulerNode.stopped_at.is_not(None)))
+
+
+def reap_expired(session: Session, *, now: datetime, node: str,
+                 stale_after: timedelta = HEARTBEAT_STALE) -> list[int]:
+    """Posts left mid-publish become `unknown` (never re-sent blindly): their lease ran out,
+    or the node sending them stopped beating — a crash then costs about `stale_after`, not
+    a whole lease. Both take the same path (reconcile next). A node that was merely slow
+    loses nothing: its completion is fenced out, and a success it reports later is taken as
+    the proof reconcile waits for."""
+    gone = _stale_nodes(now, node, stale_after)
+    orphaned = or_(Post.lease_expires_at < now, Post.claimed_by.in_(gone))
+    rows = session.execute(select(
+        Post.id, Post.claim_token, Post.claimed_by, Post.updated_at,
+        Post.lease_expires_at).where(Post.status == "publishing",
+                                     Post.claim_token.is_not(None), orphaned)).all()
     reaped = []
     reason = encode_reason(N_("The scheduler stopped while sending; checking whether the post "
                               "went out."))
-    for post_id, token, claimed_by in rows:
+    for post_id, token, claimed_by, claimed_at, lease_until in rows:
+        # The condition again, in the update itself: a node that beat again in between keeps
+        # its posts.
         stmt = (update(Post).where(Post.id == post_id, Post.status == "publishing",
-                                   Post.claim_token == token)
+                                   Post.claim_token == token, orphaned)
                 .values(status="unknown", claim_token=None, lease_expires_at=None,
                         next_attempt_at=now, last_error=reason,
                         attempt_count=Post.attempt_count + 1, updated_at=now)
                 .execution_options(synchronize_session=False))
         if session.execute(stmt).rowcount == 1:
-            session.add(PublishAttempt(post_id=post_id, started_at=now, outcome="lost",
-                                       error=encode_reason(
-                                           N_("Lease of %(node)s expired mid-publish."),
-                                           {"node": claimed_by or "?"}),
-                                       node=node[:100]))
+            # The claim wrote updated_at and nothing else touches a claimed post, so it is
+            # when this attempt started: reconcile measures lateness from it.
+            started = min(claimed_at, now) if claimed_at is not None else now
+            if lease_until is not None and lease_until < now:
+                error = encode_reason(N_("Lease of %(node)s expired mid-publish."),
+                                      {"node": claimed_by or "?"})
+            else:
+                error = encode_reason(N_("The scheduler %(node)s stopped mid-publish (no "
+                                         "heartbeat for over %(seconds)s seconds)."),
+                                      {"node": claimed_by or "?",
+                                       "seconds": int(stale_after.total_seconds())})
+            session.add(PublishAttempt(
+                post_id=post_id, started_at=started, outcome="lost", error=error,
+                duration_ms=int((now - started).total_seconds() * 1000), node=node[:100]))
             reaped.append(post_id)
     session.commit()
     return reaped
 
 
+def _attempt_started(session: Session, post_id: int) -> datetime | None:
+    """When the attempt that left the post in doubt started (its latest attempt row: the
+    reaper's `lost` one, or the in-doubt send's own)."""
+    return session.scalar(select(PublishAttempt.started_at).where(
+        PublishAttempt.post_id == post_id).order_by(PublishAttempt.id.desc()).limit(1))
+
+
 def reconcile_unknown(session: Session, *, now: datetime, node: str, adapter_for: AdapterFactory,
                       base_url: str = "", limit: int = 100) -> dict[str, int]:
-    """Settle `unknown` posts: idempotent channels re-send with the same key; channels that
-    can look a post up prove it; otherwise the post waits for a person (invariant 2)."""
-    counts = {"resent": 0, "proved": 0, "not_found": 0, "person": 0, "later": 0}
+    """Settle `unknown` posts: idempotent channels re-send with the same key (within the
+    channel's grace window of the interrupted attempt; beyond it the post is `missed`);
+    channels that can look a post up prove it; otherwise the post waits for a person
+    (invariant 2). A lookup that proves publication always wins."""
+    counts = {"resent": 0, "proved": 0, "not_found": 0, "person": 0, "later": 0,
+              "missed": 0}
     ids = list(session.scalars(select(Post.id).where(
         Post.status == "unknown", Post.next_attempt_at <= now).limit(limit)))
     for post_id in ids:
@@ -71,7 +116,14 @@ def reconcile_unknown(session: Session, *, now: datetime, node: str, adapter_for
         adapter = adapter_for(post.channel)
         fence = and_(Post.id == post_id, Post.claim_token == token, Post.status == "unknown")
         caps = adapter.capabilities
-        if caps.idempotent:
+        started = _attempt_started(session, post_id)
+        grace = timedelta(minutes=post.channel.grace_minutes or 0)
+        # A same-key re-send is a late send like any other: beyond the channel's grace window
+        # a person decides (`missed`), unless a lookup proves the post went out.
+        too_late = caps.idempotent and started is not None and now - started > grace
+        late_reason = encode_reason(LATE_RESEND_REASON, {
+            "time": instant_param(started), "minutes": post.channel.grace_minutes})
+        if caps.idempotent and not too_late:
             # The receiver dedupes on the idempotency key: re-sending is safe and settles it.
             resent = encode_reason(N_("Re-sent with the same idempotency key after an "
                                       "interrupted attempt."))
@@ -131,6 +183,17 @@ def reconcile_unknown(session: Session, *, now: datetime, node: str, adapter_for
                 session.commit()
                 continue
             counts["not_found"] += 1
+        if too_late:
+            if session.execute(update(Post).where(fence).values(
+                    status="missed", claim_token=None, claimed_by=None, next_attempt_at=None,
+                    last_error=late_reason, updated_at=now)
+                    .execution_options(synchronize_session=False)).rowcount == 1:
+                audit.record(session, "post.missed", "post", post_id, actor_label=node,
+                             data={"reason": "interrupted_beyond_grace"}, now=now)
+                notices.notify_problem(session, [post_id], "missed")
+                counts["missed"] += 1
+            session.commit()
+            continue
         # Nobody can prove the outcome: a person decides (mark published / retry / cancel).
         session.execute(update(Post).where(fence).values(
             claim_token=None, claimed_by=None, updated_at=now,

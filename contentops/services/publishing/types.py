@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -15,6 +15,12 @@ CLAIMABLE_STATES: tuple[str, ...] = ("scheduled", "retrying")
 # Defaults; the runner passes values from the app config.
 DEFAULT_LEASE_SECONDS = 120
 DEFAULT_WORKERS = 16
+# Each scheduler writes a heartbeat this often. A node silent for HEARTBEAT_STALE has stopped:
+# it no longer counts as alive (health, banner) and other nodes reap the posts it was sending
+# (recovery.reap_expired) instead of waiting for their leases. Five missed beats, so a node
+# that is merely busy is not taken for dead; and if it is, its fenced completion still counts.
+HEARTBEAT_SECONDS = 2.0
+HEARTBEAT_STALE = timedelta(seconds=10)
 
 AdapterFactory = Callable[[Channel], ChannelAdapter]
 SessionFactory = Callable[[], Session]
