@@ -48,7 +48,7 @@ from contentops.services import publishing
 from contentops.services.channels import build_adapter
 from contentops.timeutil import utcnow
 
-from .conftest import REQUIRE_PG, free_port, make_app
+from .conftest import PASSWORD, REQUIRE_PG, free_port, make_app
 from .engine_support import SECRET_KEY, Receiver, make_channel, make_post, make_posts
 from .fakes.wecom import FakeWeCom
 from .test_scheduler_runner import _scheduler_process, _stop, count_status, wait_for
@@ -518,8 +518,26 @@ def test_a_killed_schedulers_posts_are_settled_soon_after_its_heartbeat_goes_sta
 
 
 @pytest.mark.slow
-def test_scheduler_killed_mid_burst_on_a_non_idempotent_channel(app, db, client, login,
-                                                                author, tmp_path):
+def test_scheduler_killed_mid_burst_on_a_non_idempotent_channel(app, client, author, tmp_path):
+    _killed_mid_burst_on_a_non_idempotent_channel(app, client, author, tmp_path)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_scheduler_killed_mid_burst_on_a_non_idempotent_channel_on_postgresql(tmp_path,
+                                                                              pg_url):
+    pg_app = make_app(tmp_path / "pg", SQLALCHEMY_DATABASE_URI=pg_url)
+    with pg_app.app_context():
+        _db.create_all()
+        try:
+            _killed_mid_burst_on_a_non_idempotent_channel(pg_app, pg_app.test_client(),
+                                                          _any_user(_db), tmp_path)
+        finally:
+            _db.session.remove()
+            _db.engine.dispose()
+
+
+def _killed_mid_burst_on_a_non_idempotent_channel(app, client, author, tmp_path) -> None:
     """WeCom group robot (no idempotency key, no lookup): posts claimed at the kill are
     `unknown` once the killed scheduler's heartbeat is stale (the default 120 s lease is not
     waited for), never re-sent; a person settles each one in the UI (mark published if the
@@ -528,8 +546,8 @@ def test_scheduler_killed_mid_burst_on_a_non_idempotent_channel(app, db, client,
     fake = FakeWeCom().start()
     try:
         fake.mode, fake.delay = "timeout", 0.4  # a slow service: 0.4 s per message, then ok
-        channel = wecom_channel(db.session, fake)
-        ids = make_posts(db.session, channel, author, utcnow(), n)
+        channel = wecom_channel(_db.session, fake)
+        ids = make_posts(_db.session, channel, author, utcnow(), n)
         db_url = app.config["SQLALCHEMY_DATABASE_URI"]
         first = _scheduler_process(db_url, tmp_path, "first",
                                    CONTENTOPS_PUBLISH_WORKERS=str(workers))
@@ -560,7 +578,9 @@ def test_scheduler_killed_mid_burst_on_a_non_idempotent_channel(app, db, client,
             for post_id in set(ids) - set(unknown):
                 assert titles[fresh(post_id).title] == 1
             # A person checks the group for each post in doubt and settles it in the UI.
-            login(author)
+            signed_in = client.post("/login", data={"email": author.email,
+                                                    "password": PASSWORD})
+            assert signed_in.status_code == 302
             page = client.get("/publishing/").get_data(as_text=True)
             for post_id in unknown:
                 assert f'data-post-id="{post_id}"' in page
