@@ -245,3 +245,16 @@ def browser_login(page, live_server):
         page.wait_for_url(lambda url: "/login" not in url)
 
     return do_login
+
+
+# --- fake services shared by several test modules ------------------------------------------
+
+@pytest.fixture
+def wechat_mp_fake():
+    """The loopback 公众号 API (tests/fakes/wechat_mp.py), released and stopped afterwards."""
+    from .fakes.wechat_mp import FakeWeChatMP
+
+    service = FakeWeChatMP().start()
+    yield service
+    service.release.set()
+    service.stop()

@@ -18,16 +18,11 @@ from contentops.channels.base import (
 from contentops.channels.registry import adapter_class
 from contentops.channels.tokens import MemoryTokenStore
 from contentops.channels.wechat_mp import article_html
-from tests.fakes.wechat_mp import FakeWeChatMP
 
 
 @pytest.fixture
-def fake():
-    service = FakeWeChatMP()
-    service.start()
-    yield service
-    service.release.set()
-    service.stop()
+def fake(wechat_mp_fake):
+    return wechat_mp_fake
 
 
 def adapter(fake, tokens=None, **config):

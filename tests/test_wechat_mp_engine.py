@@ -11,19 +11,14 @@ from sqlalchemy import select
 from contentops.extensions import db as _db
 from contentops.models import Post, PublishAttempt
 from contentops.timeutil import utcnow
-from tests.fakes.wechat_mp import FakeWeChatMP
 
 from .engine_support import make_channel, make_post
 from .test_scheduler_runner import _scheduler_process, _stop, wait_for
 
 
 @pytest.fixture
-def fake():
-    service = FakeWeChatMP()
-    service.start()
-    yield service
-    service.release.set()
-    service.stop()
+def fake(wechat_mp_fake):
+    return wechat_mp_fake
 
 
 def status_of(post_id: int) -> str:

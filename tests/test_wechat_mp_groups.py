@@ -27,12 +27,8 @@ SERVER_TOKEN = "mp-server-token"
 
 
 @pytest.fixture
-def fake():
-    service = FakeWeChatMP()
-    service.start()
-    yield service
-    service.release.set()
-    service.stop()
+def fake(wechat_mp_fake):
+    return wechat_mp_fake
 
 
 def mp_channel(make, fake, **config):

@@ -22,7 +22,6 @@ from contentops.models.scheduler import JobRun
 from contentops.scheduler import jobs
 from contentops.services import publishing
 from contentops.services.feedback import daily_stats
-from tests.fakes.wechat_mp import FakeWeChatMP
 
 from .engine_support import Clock, make_channel, make_post
 
@@ -32,12 +31,8 @@ NEXT_MORNING = datetime(2026, 11, 12, 9, 0, tzinfo=BEIJING)
 
 
 @pytest.fixture
-def fake():
-    service = FakeWeChatMP()
-    service.start()
-    yield service
-    service.release.set()
-    service.stop()
+def fake(wechat_mp_fake):
+    return wechat_mp_fake
 
 
 @pytest.fixture

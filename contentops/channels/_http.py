@@ -39,7 +39,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError
 
 from ..errors import N_
-from .base import PermanentError
+from .base import PermanentError, TransientError
 
 # A reply larger than this is not an API answer (a proxy's error page at most, or worse).
 MAX_REPLY_BYTES = 4 * 1024 * 1024
@@ -184,3 +184,24 @@ def _limit_wait(raw: Any, seconds: float) -> None:
         # A socket already closed: the read will say so.
         with contextlib.suppress(OSError):
             sock.settimeout(max(0.001, seconds))
+
+
+def download_image(http: Any, url: str, *, timeout: float, budget: Budget | None,
+                   max_bytes: int, too_large: PermanentError) -> bytes:
+    """An image to upload to a service: redirects followed (image hosts and CDNs use them),
+    bounded in time (channel timeout, publish budget) and size (`too_large` when over)."""
+    try:
+        response = request(http, "GET", url, follow_redirects=True, timeout=timeout,
+                           budget=budget, max_bytes=max_bytes)
+    except ReplyTooLarge:
+        raise too_large from None
+    except requests.RequestException as exc:
+        raise TransientError(N_("The image %(url)s could not be downloaded; it will be "
+                                "tried again."), {"url": url[:200]},
+                             detail=type(exc).__name__) from None
+    if response.status_code >= 400:
+        error = TransientError if response.status_code >= 500 else PermanentError
+        raise error(N_("The image %(url)s could not be downloaded (HTTP %(status)s)."),
+                    {"url": url[:200], "status": response.status_code},
+                    detail=f"image HTTP {response.status_code}")
+    return response.content

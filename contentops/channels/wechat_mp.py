@@ -386,25 +386,12 @@ class WeChatMPAdapter(DailyStatsMixin, ChannelAdapter):
     def _download(self, url: str, budget: _http.Budget | None = None) -> tuple[bytes, str]:
         """An image of the article. Redirects are followed (image hosts and CDNs use them);
         the download is bounded in time (channel timeout, publish budget) and size."""
-        try:
-            response = _http.request(self.http, "GET", url, follow_redirects=True,
-                                     timeout=float(self.config.get("timeout_s") or 10),
-                                     budget=budget, max_bytes=IMAGE_BYTES)
-        except _http.ReplyTooLarge:
-            raise PermanentError(N_("The image %(url)s is larger than the %(size)s MB WeChat "
-                                    "accepts."), {"url": url[:200],
-                                                  "size": IMAGE_BYTES // (1024 * 1024)},
-                                 detail="image too large") from None
-        except requests.RequestException as exc:
-            raise TransientError(N_("The image %(url)s could not be downloaded; it will be "
-                                    "tried again."), {"url": url[:200]},
-                                 detail=type(exc).__name__) from None
-        if response.status_code >= 400:
-            error = TransientError if response.status_code >= 500 else PermanentError
-            raise error(N_("The image %(url)s could not be downloaded (HTTP %(status)s)."),
-                        {"url": url[:200], "status": response.status_code},
-                        detail=f"image HTTP {response.status_code}")
-        data = response.content
+        data = _http.download_image(
+            self.http, url, timeout=float(self.config.get("timeout_s") or 10), budget=budget,
+            max_bytes=IMAGE_BYTES, too_large=PermanentError(
+                N_("The image %(url)s is larger than the %(size)s MB WeChat accepts."),
+                {"url": url[:200], "size": IMAGE_BYTES // (1024 * 1024)},
+                detail="image too large"))
         name = "image.png" if data.startswith(b"\x89PNG") else "image.jpg"
         return data, name
 
