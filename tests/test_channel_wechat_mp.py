@@ -6,10 +6,12 @@ outcome, 群发 with a stable clientmsgid (a re-send is refused by the service, 
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
 from contentops.channels.base import (
+    InDoubt,
     OutgoingPost,
     PermanentError,
     QuotaExhausted,
@@ -270,3 +272,20 @@ def test_preview_from_the_piece_page_sends_the_channel_variant(app, client, db, 
     other_post = next(p for p in piece.posts if p.channel_id == other.id)
     assert client.post(f"{page}/posts/{other_post.id}/wechat-preview",
                        data={"to": "marketer_wx"}).status_code == 404
+
+
+def test_a_freepublish_submit_without_an_answer_is_in_doubt_not_retried(fake, monkeypatch):
+    """freepublish/submit has no idempotency key: a request WeChat took but did not answer in
+    time may have published the article, so it is in doubt (reconciled, or a person decides),
+    never an ordinary retry that could publish it twice."""
+    taken = fake._submit
+
+    def slow(request):
+        reply = taken(request)  # WeChat takes the article …
+        time.sleep(2.5)  # … and its answer does not come in time
+        return reply
+
+    monkeypatch.setattr(fake, "_submit", slow)
+    with pytest.raises(InDoubt):
+        adapter(fake, timeout_s=1).publish(post(fake), "k")
+    assert len(fake.publishes) == 1

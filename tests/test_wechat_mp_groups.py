@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from datetime import timedelta
 
 import pytest
@@ -90,8 +91,9 @@ def event_xml(msg_id: int, urls: list[str], status: str = "send success") -> byt
             f"<ResultList>{items}</ResultList></ArticleUrlResult></xml>").encode()
 
 
-def signed(path: str, token: str = SERVER_TOKEN, **extra) -> str:
-    timestamp, nonce = "1700000000", "n0nce"
+def signed(path: str, token: str = SERVER_TOKEN, *, timestamp: str | None = None,
+           **extra) -> str:
+    timestamp, nonce = timestamp or str(int(time.time())), "n0nce"
     sig = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
     query = "&".join(f"{k}={v}" for k, v in {"signature": sig, "timestamp": timestamp,
                                               "nonce": nonce, **extra}.items())
@@ -289,8 +291,12 @@ def test_event_endpoint_handshake_signature_and_failures(db, make, fake, engine,
             b"</MsgType></xml>")
     assert client.post(signed(path), data=bomb, content_type="text/xml").status_code == 400
     assert client.post(signed(path), data=b"<xml>", content_type="text/xml").status_code == 400
-    # Unsigned posts are refused.
+    # Unsigned posts are refused, and so is a signed query replayed later: the signature
+    # does not cover the body, so only a current timestamp is taken.
     assert client.post(path, data=event_xml(msg_id, []),
+                       content_type="text/xml").status_code == 401
+    stale = str(int(time.time()) - 3600)
+    assert client.post(signed(path, timestamp=stale), data=event_xml(msg_id, []),
                        content_type="text/xml").status_code == 401
 
 
@@ -362,3 +368,19 @@ def test_order_is_editable_from_the_piece_page_and_the_api(db, make, fake, clien
     bad = client.post(f"/api/v1/posts/{first.id}/position", json={"position": 9},
                       headers=api_headers(editor))
     assert bad.status_code == 422 and "position" in bad.get_json()["error"]["fields"]
+
+
+def test_an_event_never_sets_an_article_address_outside_wechat(db, make, fake, engine, client):
+    clock, dispatch, track = engine
+    channel = mp_channel(make, fake)
+    when = clock.now - timedelta(seconds=5)
+    make.now = when - timedelta(minutes=1)
+    post = article(make, channel, when, 1)
+    dispatch()
+    msg_id = next(iter(fake.mass))
+    response = client.post(signed(f"/api/v1/channels/{channel.id}/wechat-events"),
+                           data=event_xml(msg_id, ["javascript:alert(1)"]),
+                           content_type="text/xml")
+    assert response.status_code == 200
+    done = fresh(db, post)[0]
+    assert done.status == "published" and done.external_url is None

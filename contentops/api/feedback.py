@@ -66,7 +66,8 @@ def _wechat_channel(channel_id: int):
     token = channel_service.full_config(
         channel, current_app.config["SECRET_KEY"]).get("server_token")
     args = request.args
-    mp_events.verify(token, args.get("signature"), args.get("timestamp"), args.get("nonce"))
+    mp_events.verify(token, args.get("signature"), args.get("timestamp"), args.get("nonce"),
+                     now=utcnow())
     return channel
 
 

@@ -156,12 +156,14 @@ REQUESTS: dict[str, dict[str, Any]] = {
     **{f"{name.title()}Create": obj(_taxonomy_fields(name), required=("name",))
        for name in taxonomy.KINDS},
     **{f"{name.title()}Update": obj(_taxonomy_fields(name)) for name in taxonomy.KINDS},
-    "Submit": obj({"comment": _COMMENT, "override_reason": _COMMENT}, closed=True),
-    "Approve": obj({"version": nullable(INT), "comment": _COMMENT}, closed=True),
+    # The review actions have always ignored keys they do not know (a client may send back
+    # more than they read): open schemas keep that.
+    "Submit": obj({"comment": _COMMENT, "override_reason": _COMMENT}),
+    "Approve": obj({"version": nullable(INT), "comment": _COMMENT}),
     "RequestChanges": obj({"version": nullable(INT), "comment": _COMMENT},
-                          required=("comment",), closed=True),
+                          required=("comment",)),
     "CommentCreate": obj({"body": text(review.MAX_COMMENT), "parent_id": ID_IN_OPTIONAL,
-                          "nonce": nullable(text(64))}, required=("body",), closed=True),
+                          "nonce": nullable(text(64))}, required=("body",)),
     "Schedule": obj({"scheduled_at": MOMENT, "alone": {
         "type": "boolean", "description": "公众号 multi-article sends: move this article out "
                                           "of its send instead of moving the whole send"}},

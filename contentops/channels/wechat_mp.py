@@ -38,7 +38,7 @@ import requests
 from ..errors import N_
 from ..rendering import markdown_to_html, plain_excerpt
 from . import _http
-from ._robot import ErrorRule, dump, raise_for_code
+from ._robot import ErrorRule, dump, never_sent, raise_for_code
 from ._wechat_mp_stats import DailyStatsMixin
 from ._wecom_api import fingerprint
 from .base import (
@@ -46,6 +46,7 @@ from .base import (
     ChannelAdapter,
     ConfigField,
     Finding,
+    InDoubt,
     OutgoingPost,
     PermanentError,
     PublishResult,
@@ -159,26 +160,31 @@ class WeChatAPI:
                                     "tried again."), detail="stable_token: no access_token")
         return token, int(reply.get("expires_in") or 7200)
 
-    def token(self, invalid: str | None = None) -> str:
+    def token(self, invalid: str | None = None, *, force: bool = True) -> str:
+        """The shared token; `invalid` is one WeChat refused. Only a revoked or replaced token
+        (40001, 40014) needs force_refresh, which WeChat limits; an expired one (42001) is
+        replaced by a plain fetch."""
         if invalid is None:
             return self.tokens.get(self.key, self._fetch_token)
-        return self.tokens.get(self.key, lambda: self._fetch_token(force=True),
+        return self.tokens.get(self.key, lambda: self._fetch_token(force=force),
                                invalid=invalid)
 
     def call(self, path: str, *, body: Mapping[str, Any] | None = None,
              params: Mapping[str, Any] | None = None,
              files: Mapping[str, Any] | None = None,
-             accept: tuple[int, ...] = ()) -> dict[str, Any]:
+             accept: tuple[int, ...] = (), once: bool = False) -> dict[str, Any]:
         """One POST with the current token; a refused token is replaced once (in every process
-        sharing the store) and the call repeated. Codes in `accept` are returned, not raised."""
+        sharing the store) and the call repeated. Codes in `accept` are returned, not raised.
+        `once`: the call has no idempotency key (freepublish/submit), so a request that may
+        have reached WeChat without an answer is InDoubt, never simply retried."""
         token = self.token()
         for attempt in (1, 2):
             reply = self._request("POST", path, params={**(params or {}),
                                                          "access_token": token},
-                                  body=body, files=files)
+                                  body=body, files=files, once=once)
             code, reason = _code(reply)
             if code in TOKEN_INVALID and attempt == 1:
-                token = self.token(invalid=token)
+                token = self.token(invalid=token, force=code != 42001)
                 continue
             if code in TOKEN_INVALID:
                 raise TransientError(N_("WeChat refused a fresh access token (error %(code)s); "
@@ -193,7 +199,8 @@ class WeChatAPI:
 
     def _request(self, method: str, path: str, *, params: Mapping[str, Any],
                  body: Mapping[str, Any] | None = None,
-                 files: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                 files: Mapping[str, Any] | None = None, once: bool = False
+                 ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"params": dict(params),
                                   "headers": {"User-Agent": "ContentOps/1"}}
         if files is not None:
@@ -204,13 +211,15 @@ class WeChatAPI:
         try:
             response = _http.request(self.http, method, self.api_base + path,
                                      timeout=self.timeout, budget=self.budget, **kwargs)
-        except requests.Timeout:
-            raise TransientError(N_("%(service)s did not answer in time."), {"service": SERVICE},
-                                 detail=f"{path}: timeout") from None
-        except requests.ConnectionError:
-            raise TransientError(N_("Could not connect to %(service)s (the connection failed or "
-                                    "was closed)."), {"service": SERVICE},
-                                 detail=f"{path}: connection error") from None
+        except requests.Timeout as exc:
+            error = InDoubt if once and not never_sent(exc) else TransientError
+            raise error(N_("%(service)s did not answer in time."), {"service": SERVICE},
+                        detail=f"{path}: timeout") from None
+        except requests.ConnectionError as exc:
+            error = InDoubt if once and not never_sent(exc) else TransientError
+            raise error(N_("Could not connect to %(service)s (the connection failed or "
+                           "was closed)."), {"service": SERVICE},
+                        detail=f"{path}: connection error") from None
         except requests.RequestException as exc:
             raise PermanentError(N_("The WeChat API address in the channel settings is not "
                                     "usable."), detail=f"{path}: {type(exc).__name__}") from None
@@ -462,7 +471,8 @@ class WeChatMPAdapter(DailyStatsMixin, ChannelAdapter):
         if self.mode == "mass_send":
             lead = self._mass_send(api, media_id, idempotency_key)
         else:
-            reply = api.call("/cgi-bin/freepublish/submit", body={"media_id": media_id})
+            reply = api.call("/cgi-bin/freepublish/submit", body={"media_id": media_id},
+                             once=True)
             publish_id = str(reply.get("publish_id") or "")
             if not publish_id:
                 raise TransientError(N_("WeChat accepted the article without a publish id."),

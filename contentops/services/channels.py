@@ -404,7 +404,7 @@ def send_post_preview(session: Session, post: Post, *, to: str, secret_key: str,
     if not to:
         raise ValidationError({"to": [N_("Enter the WeChat id (微信号) that should receive "
                                          "the preview; it must follow the account.")]})
-    if len(to) > 64 or any(c.isspace() for c in to):
+    if len(to) > 20 or any(c.isspace() for c in to):
         raise ValidationError({"to": [N_("A WeChat id has no spaces and at most 20 "
                                          "characters.")]})
     outgoing = replace(outgoing_post(session, post, base_url=base_url,

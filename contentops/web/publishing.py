@@ -19,6 +19,7 @@ from flask_babel import force_locale, get_timezone, gettext
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from ..channels.base import ChannelError
 from ..errors import N_, DomainError, ValidationError
 from ..extensions import csrf, db
 from ..i18n import error_fields, error_message, translate
@@ -236,14 +237,17 @@ def reschedule(post_id: int):
 @requires_role("editor")
 def remind(post_id: int):
     post = _load(post_id)
-    adapter = build_adapter(post.channel, current_app.config["SECRET_KEY"])
     try:
+        adapter = build_adapter(post.channel, current_app.config["SECRET_KEY"])
         reminded = staff_service.remind_pending(db.session, post, adapter, now=utcnow(),
                                                 actor=current_user)
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()
         flash(error_message(exc), "error")
+    except ChannelError as exc:  # the service refused or could not be reached
+        db.session.rollback()
+        flash(translate(exc.message, exc.params), "error")
     else:
         flash(gettext("Reminded: %(names)s", names=", ".join(reminded)), "success")
     return redirect(url_for("publishing.detail", post_id=post.id))

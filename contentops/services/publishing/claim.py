@@ -87,6 +87,16 @@ def idempotency_key(post: Post) -> str:
     return f"contentops-post-{post.id}-{stamp}"
 
 
+def send_key(post: Post) -> str:
+    """The idempotency key of the send a post goes out in. A multi-article send keeps one key
+    for its whole life — whichever article is the 头条 and whoever leaves — so a re-send after
+    an interrupted or failed attempt is deduplicated by the service (公众号 clientmsgid) rather
+    than sent again under a new key."""
+    if post.send_group:
+        return f"contentops-send-{post.send_group}"
+    return idempotency_key(post)
+
+
 def claim_rows(session: Session, now: datetime, limit: int, node: str, lease_until: datetime,
                 decide: Callable[[list[Post]], Decision],
                 exclude_channels: Collection[int] = ()) -> tuple[dict[int, str], Decision]:
@@ -437,7 +447,7 @@ def claim_due(session: Session, *, now: datetime, node: str, limit: int,
             member_jobs = tuple(Job(
                 post_id=post.id, claim_token=claimed[post.id], channel_id=post.channel_id,
                 version=post.piece.version, attempt_count=post.attempt_count or 0,
-                max_retries=post.channel.max_retries, key=idempotency_key(post),
+                max_retries=post.channel.max_retries, key=send_key(post),
                 outgoing=outgoing_for(post, base_url, session, sync_recipients=False),
                 adapter=adapter(post.channel)) for post in unit)
             if len(member_jobs) == 1:

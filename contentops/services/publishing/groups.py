@@ -143,12 +143,23 @@ def refuse_too_many(session: Session, post: Post, when: datetime, *, tz_label: s
                     "time": tz_label or as_utc(when).strftime("%Y-%m-%d %H:%M UTC")})
 
 
+IN_DOUBT_LEAVE = N_("This article went out in one message with others and that send may have "
+                    "reached WeChat; settle the message first (mark it published, or retry "
+                    "it), then change its articles.")
+
+
 def leave(session: Session, post: Post) -> None:
     """Take the post out of its send (it keeps its time and then goes out on its own —
     after a cancel or unschedule it does not go out at all)."""
     if not post.send_group:
         return
-    rest = [p for p in members(session, post.send_group) if p.id != post.id]
+    group = members(session, post.send_group)
+    if any(p.status == "unknown" or (p.status == "retrying" and p.attempt_count)
+           for p in group):
+        # The send may have gone out: its key (see claim.send_key) must stay with every
+        # article, or a re-send under another key would publish them again.
+        raise DomainError(IN_DOUBT_LEAVE)
+    rest = [p for p in group if p.id != post.id]
     post.send_group = post.group_position = None
     _renumber(rest)
 

@@ -43,6 +43,7 @@ except ImportError:  # pragma: no cover - the stdlib below, with DTDs refused ou
     _safe_fromstring = None
 
 MAX_BODY = 64 * 1024  # an event is a few hundred bytes
+ARTICLE_HOST = "https://mp.weixin.qq.com/"
 NODE = "wechat-event"
 
 # MASSSENDJOBFINISH Status "err(num)": the reason numbers listed on the 群发接口 page (as
@@ -76,9 +77,16 @@ def signature(token: str, timestamp: str, nonce: str) -> str:
     return hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
 
 
-def verify(token: str | None, sig: str | None, timestamp: str | None, nonce: str | None
-           ) -> None:
-    """Raise BadSignature unless the query's signature is WeChat's for this token."""
+# WeChat's signature covers token, timestamp and nonce, not the body: a captured query string
+# (proxy and access logs keep them) would otherwise sign any event forever. Only requests
+# whose timestamp is this close to now are taken (WeChat sends the current time).
+MAX_SKEW_S = 300
+
+
+def verify(token: str | None, sig: str | None, timestamp: str | None, nonce: str | None,
+           *, now: datetime) -> None:
+    """Raise BadSignature unless the query's signature is WeChat's for this token and its
+    timestamp is within MAX_SKEW_S of now."""
     if not token:
         raise BadSignature(N_("This channel has no server token (服务器配置 Token) set, so "
                               "WeChat's events cannot be verified. Set it in the channel "
@@ -86,6 +94,13 @@ def verify(token: str | None, sig: str | None, timestamp: str | None, nonce: str
     if not (sig and timestamp and nonce) or not hmac.compare_digest(
             signature(token, timestamp, nonce), sig.lower()):
         raise BadSignature(N_("The request is not signed with this channel's server token."))
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        sent = None
+    if sent is None or abs(now.timestamp() - sent) > MAX_SKEW_S:
+        raise BadSignature(N_("The request's timestamp is not current; WeChat signs each "
+                              "request anew (check this server's clock)."))
 
 
 def parse(body: bytes) -> dict[str, Any]:
@@ -133,7 +148,8 @@ def _failure(status: str) -> str:
     if status.startswith("err(") and status.endswith(")"):
         code = status[4:-1]
         return encode_reason(N_("WeChat did not send the mass message: %(why)s (%(status)s)."),
-                             {"why": MASS_ERRORS.get(code, status), "status": status},
+                             {"why": ({"msg": MASS_ERRORS[code]} if code in MASS_ERRORS
+                                      else status), "status": status},
                              f"MASSSENDJOBFINISH {status}")
     return encode_reason(N_("WeChat did not send the mass message (%(status)s)."),
                          {"status": status or "?"}, f"MASSSENDJOBFINISH {status}")
@@ -160,6 +176,8 @@ def settle_mass_send(session: Session, channel: Channel, event: dict[str, Any], 
     for post in posts:
         progress = {**(post.progress or {}), **counts}
         url = article_url(event["articles"], progress.get("idx"), "ArticleIdx", "ArticleUrl")
+        if url and not url.startswith(ARTICLE_HOST):
+            url = None  # an article's address is WeChat's; anything else is not taken
         fence = (Post.id == post.id, Post.status.in_(HANDOFF_STATES))
         if status == "send success":
             values: dict[str, Any] = {

@@ -20,7 +20,7 @@ from ...models.scheduler import SchedulerNode
 from ...reasons import encode_reason, instant_param
 from .. import audit
 from . import notices, staff
-from .claim import idempotency_key, outgoing_for
+from .claim import outgoing_for, send_key
 from .types import HEARTBEAT_STALE, AdapterFactory
 
 LATE_RESEND_REASON = N_("Sending was interrupted at %(time)s and a re-send now would be more "
@@ -147,7 +147,7 @@ def reconcile_unknown(session: Session, *, now: datetime, node: str, adapter_for
         found: PublishResult | None = None
         error: str | None = None
         if caps.can_find_existing:
-            key = idempotency_key(post)
+            key = send_key(post)
             outgoing = outgoing_for(post, base_url, session)
             session.commit()  # no transaction held while asking the service
             t0 = time.perf_counter()
