@@ -250,3 +250,29 @@ def test_a_hanging_channel_does_not_delay_posts_on_another_channel(app, db, auth
         assert all(-0.05 <= late < 2.0 for late in lateness), lateness
         print(f"other channel's lateness with one send hanging: p50 "
               f"{lateness[len(lateness) // 2]:.3f} s, max {lateness[-1]:.3f} s")
+
+
+def test_a_stopping_scheduler_keeps_beating_until_its_sends_are_done(app, db, author,
+                                                                     fast_runner):
+    """Other nodes reap the posts of a node whose heartbeat went stale; a node draining its
+    in-flight sends at shutdown must not look dead meanwhile, or they would be re-sent."""
+    import threading
+
+    from contentops.timeutil import as_utc
+
+    with Receiver(delay=3.0) as recv:
+        channel = make_channel(db.session, config={"url": recv.url, "secret": "s3cret"})
+        make_post(db.session, channel, author, utcnow())
+        runner = fast_runner()
+        assert wait_for(lambda: count_status("publishing") == 1, 10)
+        stopping = utcnow()
+        stopper = threading.Thread(target=runner.shutdown)
+        stopper.start()
+        time.sleep(2.5)  # the send is still in flight
+        _db.session.rollback()
+        node = _db.session.get(SchedulerNode, runner.node_id)
+        assert node.stopped_at is None and as_utc(node.last_beat_at) > stopping
+        stopper.join(15)
+        assert count_status("published") == 1
+        _db.session.rollback()
+        assert _db.session.get(SchedulerNode, runner.node_id).stopped_at is not None

@@ -384,3 +384,25 @@ def test_an_event_never_sets_an_article_address_outside_wechat(db, make, fake, e
     assert response.status_code == 200
     done = fresh(db, post)[0]
     assert done.status == "published" and done.external_url is None
+
+
+def test_a_send_of_three_articles_takes_one_slot_of_the_daily_quota(db, make, fake, engine):
+    from contentops.services.publishing import quotas
+
+    clock, dispatch, track = engine
+    channel = mp_channel(make, fake, mode="publish")
+    channel.daily_quota = 1  # the channel's own limit, set by an admin
+    db.session.commit()
+    when = clock.now - timedelta(seconds=5)
+    make.now = when - timedelta(minutes=1)
+    # Scheduling the 次条 at the 头条's time joins its send: allowed on a quota of one.
+    posts = [article(make, channel, when, n) for n in (1, 2, 3)]
+    assert len({p.send_group for p in fresh(db, *posts)}) == 1
+    # A second send that day is refused.
+    other = article(make, channel, None, 4)
+    refused = quotas.check_schedule(db.session, other, when + timedelta(hours=1))
+    assert [f.code for f in refused if f.severity == "error"] == ["daily_quota"]
+    # The dispatcher counts the send once: all three go out together.
+    dispatch()
+    assert {p.status for p in fresh(db, *posts)} == {"publishing"}
+    assert fake.calls.count("/cgi-bin/freepublish/submit") == 1

@@ -158,7 +158,17 @@ class SchedulerRunner:
             return
         self.running = False
         self.scheduler.shutdown(wait=False)
-        self.dispatcher.stop()  # finish and record in-flight sends
+        # Keep beating while in-flight sends finish: a node whose heartbeat goes stale is
+        # taken for dead and its posts reaped, which would re-send posts still being sent.
+        draining = threading.Event()
+        beating = threading.Thread(target=self._beat_until, args=(draining,),
+                                   name="heartbeat-drain", daemon=True)
+        beating.start()
+        try:
+            self.dispatcher.stop()  # finish and record in-flight sends
+        finally:
+            draining.set()
+            beating.join(5)
         session = self.session_factory()
         try:
             system.node_stopped(session, self.node_id, now=utcnow())
@@ -167,6 +177,13 @@ class SchedulerRunner:
         finally:
             session.close()
         self.http.close()
+
+    def _beat_until(self, done: threading.Event) -> None:
+        while not done.wait(self.heartbeat_seconds):
+            try:
+                self.beat()
+            except Exception:  # noqa: BLE001 - keep trying until the sends are done
+                log.warning("heartbeat while draining failed", exc_info=True)
 
     # --- jobs ------------------------------------------------------------------------
     def beat(self) -> None:

@@ -27,6 +27,7 @@ from ...reasons import encode_reason, instant_param
 from ...timeutil import as_utc
 from .. import channels, recipients, review
 from . import notices
+from .mass_send import send_unit
 from .types import (
     CLAIMABLE_STATES,
     DEFAULT_LEASE_SECONDS,
@@ -320,7 +321,8 @@ def _decide(session: Session, candidates: list[Post], now: datetime, team_tz: st
         units = _units(ready)
         quota = min([q for q in (channel.daily_quota, caps.daily_quota) if q], default=None)
         if quota and units:
-            used = session.scalar(select(func.count(Post.id)).where(
+            # A multi-article send took one slot, not one per article.
+            used = session.scalar(select(func.count(func.distinct(send_unit()))).where(
                 Post.channel_id == channel_id,
                 or_(Post.status == "publishing",
                     Post.published_at >= _day_start(now, channel.timezone or team_tz)))) or 0

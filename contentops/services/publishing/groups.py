@@ -77,6 +77,12 @@ def _renumber(posts: list[Post]) -> None:
         p.group_position = i
 
 
+def joins_a_send(session: Session, post: Post, when: datetime) -> bool:
+    """Whether putting `post` at `when` joins another post's send there (same channel, same
+    time): it then adds an article, not a send."""
+    return bool(_at_time(session, post, when, {post.id} if post.id else set()))
+
+
 def _at_time(session: Session, post: Post, when: datetime, exclude: set[int]) -> list[Post]:
     rows = session.scalars(
         select(Post).where(Post.channel_id == post.channel_id,

@@ -80,7 +80,10 @@ def day_bounds(when: datetime, zone: ZoneInfo) -> tuple[date, datetime, datetime
 
 def _count(session: Session, channel_id: int, start: datetime, end: datetime,
            exclude_post_id: int | None) -> int:
-    query = select(func.count(Post.id)).where(
+    """Sends in [start, end): a multi-article send (公众号 头条 + 次条) is one."""
+    from .mass_send import send_unit
+
+    query = select(func.count(func.distinct(send_unit()))).where(
         Post.channel_id == channel_id, Post.scheduled_at >= start, Post.scheduled_at < end,
         Post.status.in_(COUNTED_STATES))
     if exclude_post_id is not None:
@@ -127,7 +130,11 @@ def check_schedule(session: Session, post: Post, when: datetime, *,
     if daily is not None:
         local_day, start, end = day_bounds(when, zone)
         taken = _count(session, channel.id, start, end, post.id)
-        if taken >= daily:
+        # Joining a multi-article send at its time adds an article, not a send.
+        from .groups import group_limit, joins_a_send
+
+        joins = group_limit(channel) > 1 and joins_a_send(session, post, when)
+        if taken >= daily and not joins:
             findings.append(Finding(
                 "daily_quota", "error",
                 N_("%(channel)s allows %(quota)s post(s) per day and %(day)s already has "
@@ -191,16 +198,20 @@ def quota_usage(session: Session, start: datetime, end: datetime, *, tz: str,
     if not limited:
         return []
     # Widen by a day on each side so a channel zone that differs from the view's is covered.
+    from .mass_send import send_unit
+
+    # A multi-article send (公众号 头条 + 次条) takes one slot of the daily quota.
     rows = session.execute(
-        select(Post.channel_id, Post.scheduled_at)
+        select(Post.channel_id, Post.scheduled_at, send_unit())
         .where(and_(Post.channel_id.in_(limited),
                     Post.scheduled_at >= as_utc(start) - timedelta(days=1),
                     Post.scheduled_at < as_utc(end) + timedelta(days=1),
                     Post.status.in_(COUNTED_STATES))))
-    counts: dict[tuple[int, date], int] = defaultdict(int)
+    units: dict[tuple[int, date], set[str]] = defaultdict(set)
     zones = {cid: channel_zone(channels[cid], tz) for cid in limited}
-    for channel_id, scheduled_at in rows:
-        counts[(channel_id, scheduled_at.astimezone(zones[channel_id]).date())] += 1
+    for channel_id, scheduled_at, unit in rows:
+        units[(channel_id, scheduled_at.astimezone(zones[channel_id]).date())].add(unit)
+    counts = {key: len(sends) for key, sends in units.items()}
     view_zone = ZoneInfo(tz)
     first = as_utc(start).astimezone(view_zone).date()
     last = (as_utc(end) - timedelta(microseconds=1)).astimezone(view_zone).date()
