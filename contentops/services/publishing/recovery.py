@@ -213,11 +213,11 @@ def expire_staff_tasks(session: Session, *, now: datetime,
     (the others are named to the editor and told), else `missed` — the rule the WeCom staff
     channel's final verdict follows too. (Tracked ones — with a `check_at` — get that verdict
     in handoff.track_due instead.)"""
-    rows = session.execute(select(Post.id, Post.progress).where(
+    rows = session.execute(select(Post.id, Post.progress, Post.staff_confirmed).where(
         Post.status == "awaiting_staff", Post.next_attempt_at <= now,
         Post.check_at.is_(None))).all()
     missed, published = [], []
-    for post_id, progress in rows:
+    for post_id, progress, confirmed in rows:
         progress = progress if isinstance(progress, dict) else {}
         someone = any(isinstance(s, dict) and s.get("status") == "sent"
                       for s in progress.get("staff") or [])
@@ -226,9 +226,13 @@ def expire_staff_tasks(session: Session, *, now: datetime,
             values.update(status="published", published_at=now, last_error=None)
         else:
             values.update(status="missed", last_error=staff.missing_reason(progress))
+        # A confirmation that lands after the read changes staff_confirmed: this verdict is
+        # then not written (the next pass judges the new progress).
+        same = (Post.staff_confirmed.is_(None) if confirmed is None
+                else Post.staff_confirmed == confirmed)
         if session.execute(update(Post).where(
                 Post.id == post_id, Post.status == "awaiting_staff",
-                Post.next_attempt_at <= now, Post.check_at.is_(None))
+                Post.next_attempt_at <= now, Post.check_at.is_(None), same)
                 .values(**values).execution_options(synchronize_session=False)).rowcount == 1:
             (published if someone else missed).append(post_id)
     if missed:

@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ...config import DEFAULT_TIMEZONE
@@ -208,7 +208,11 @@ def confirm_assignee(session: Session, post_id: int, token: str, *, key: bytes,
                      now: datetime) -> Confirmation:
     """An assignee confirms with their link: counted once; the post is published when all
     have confirmed (a late confirmation of a missed post publishes it too: it went out)."""
-    post = session.get(Post, post_id)
+    # Take the row's write lock before reading its progress, so two assignees confirming at
+    # the same moment are both counted (a read-modify-write of the JSON would lose one).
+    session.execute(update(Post).where(Post.id == post_id).values(updated_at=Post.updated_at)
+                    .execution_options(synchronize_session=False))
+    post = session.get(Post, post_id, populate_existing=True)
     assignee = read_token(key, post_id, token) if post is not None else None
     if post is None or assignee is None or not isinstance(post.progress, Mapping):
         raise NotFound(N_("This confirmation link is not valid."))
