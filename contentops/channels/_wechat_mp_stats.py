@@ -5,7 +5,8 @@ Docs (developers.weixin.qq.com/doc/subscription/api/wedata/news/…):
 - 获取发表内容发表详细数据 getarticletotaldetail (api_getarticletotaldetail): POST
   {begin_date, end_date} ("结束日期(最大值为昨日)") → {list: [{ref_date (the publish date),
   msgid: "<msg_data_id>_<index>", publish_type (0 已通知 = mass send, 1 未开启通知 =
-  freepublish), title, content_url, detail_list: [{stat_date, read_user, share_user,
+  freepublish; 2 is seen in replies but not documented), detail_list: [{stat_date,
+  read_user, share_user,
   zaikan_user, like_user, comment_count, collection_user, …}]}], is_delay}. Each detail_list
   entry holds what happened from the publish date to its stat_date, for at most 30 days
   ("每篇发表内容在统计周期内(最大30天)"), so the latest stat_date is the running total.
@@ -19,8 +20,12 @@ Uncertain, and how it is handled:
 - msgid's index is 1-based ("3表示5个中的第3个") while comment/list's index is 0-based
   ("从0开始"); both read as documented.
 - Whether the msg_data_id of freepublish/submit is the msgid of the statistics is not stated
-  (the 群发 page says so for sendall). Posts without a known id are matched by publish date
-  and exact title, once, and the id is written back.
+  (the 群发 page says so for sendall). A reply carries no title or URL (a developer's capture
+  of March 2026 on the community board shows only ref_date, msgid, publish_type and
+  detail_list), so a post without a known id (a 群发 recovered through 45065 learns only
+  msg_id) is matched only when its publish date holds exactly one notified (publish_type 0)
+  message not claimed by another post — the 订阅号 sends one a day — at the post's article
+  index; the id is then written back. Otherwise it is shown as not matched.
 - WeChat is reported to leave out articles with fewer than 3 interactions; the docs do not
   say so. An article missing from a complete (is_delay=false) reply is marked
   `reported: false` and the pages say WeChat reported nothing, rather than showing a bare 0.
@@ -92,7 +97,7 @@ def _article(item: dict[str, Any], day: date) -> dict[str, Any] | None:
                if isinstance(d, dict) and str(d.get("stat_date") or "") <= day.isoformat()]
     latest = max(details, key=lambda d: str(d.get("stat_date") or ""), default={})
     figures = {name: _int(latest.get(name)) for name in FIGURES}
-    return {"msg_data_id": ids[0], "idx": ids[1], "title": str(item.get("title") or ""),
+    return {"msg_data_id": ids[0], "idx": ids[1],
             "publish_type": _int(item.get("publish_type")),
             "stat_date": str(latest.get("stat_date") or ""), **figures}
 
@@ -148,8 +153,9 @@ class DailyStatsMixin:
     def _match(posts: list[StatsPost], articles: list[dict[str, Any]]
                ) -> list[tuple[StatsPost, dict[str, Any] | None, bool]]:
         """Pair posts with the articles of their publish date: by msg_data_id + index when
-        the post knows them, else by exact title if exactly one unclaimed article has it
-        (a 群发 recovered through 45065 only learns msg_id). `learnt` = ids found by title."""
+        the post knows them, else (a 群发 recovered through 45065 only learns msg_id) when the
+        date holds exactly one unclaimed notified message, at the post's index. `learnt` =
+        ids found that way."""
         by_id = {(a["msg_data_id"], a["idx"]): a for a in articles}
         claimed: set[tuple[str, int]] = set()
         out: list[tuple[StatsPost, dict[str, Any] | None, bool]] = []
@@ -161,12 +167,16 @@ class DailyStatsMixin:
                 continue
             claimed.add(ids)
             out.append((post, by_id.get(ids), False))
+        taken = {msg for msg, _ in claimed}
+        notified = {a["msg_data_id"] for a in articles
+                    if a["publish_type"] == 0 and a["msg_data_id"] not in taken}
+        only = next(iter(notified)) if len(notified) == 1 else None
         for post in unknown:
-            same = [a for a in articles if a["title"] == post.title.strip()
-                    and (a["msg_data_id"], a["idx"]) not in claimed]
-            if len(same) == 1:
-                claimed.add((same[0]["msg_data_id"], same[0]["idx"]))
-                out.append((post, same[0], True))
+            idx = _int(post.progress.get("idx")) or 1
+            article = by_id.get((only, idx)) if only is not None else None
+            if article is not None and (only, idx) not in claimed:
+                claimed.add((only, idx))
+                out.append((post, article, True))
             else:
                 out.append((post, None, False))
         return out

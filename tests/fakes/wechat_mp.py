@@ -493,8 +493,9 @@ class FakeWeChatMP(FakeService):
                 continue  # "fewer than 3 interactions are not counted" (uncertain)
             out.append({
                 "ref_date": article["ref_date"], "msgid": f"{msg_data_id}_{idx}",
-                "publish_type": article["publish_type"], "title": article["title"],
-                "content_url": article["url"],
+                # No title or URL: the real reply has only these four fields (a developer's
+                # capture, community board, March 2026).
+                "publish_type": article["publish_type"],
                 "detail_list": [{"stat_date": d, **article["stats"][d],
                                  "read_user_source": [{"user_source": 99999999,
                                                        "read_user": article["stats"][d][
