@@ -1,8 +1,8 @@
 """公众号 statistics the day after, against the loopback fake: the daily job pulls
 getarticletotaldetail / getbizsummary / comment/list once per channel and day across nodes
 (not before 08:00 Beijing), totals never go backwards, comments count once, a 群发 recovered
-through 45065 is matched as the day's one notified message, is_delay and 45011 are retried later, and an article WeChat
-leaves out (fewer than 3 interactions) is shown as such."""
+through 45065 is matched as the day's one notified message, is_delay and 45011 are retried
+later, and an article WeChat leaves out (fewer than 3 interactions) is shown as such."""
 
 from __future__ import annotations
 
@@ -135,7 +135,8 @@ def test_once_per_day_across_nodes_totals_and_comments(db, make_user, fake, cloc
     assert sorted(runs) == [f"{channel.id}:2026-11-11", f"{channel.id}:2026-11-12"]
 
 
-def test_mass_send_recovered_through_45065_is_matched_as_the_days_one_message(db, make, fake, clock):
+def test_mass_send_recovered_through_45065_is_matched_as_the_days_one_message(db, make, fake,
+                                                                          clock):
     adapter = adapter_of(fake)
     channel = make_channel(db.session, "wechat_mp", config=config(fake))
     from contentops.channels.base import OutgoingPost
