@@ -9,7 +9,7 @@ import time
 import pytest
 
 from contentops.channels import dingtalk_robot, feishu_bot, wecom_robot
-from contentops.channels.base import OutgoingPost, PermanentError, TransientError
+from contentops.channels.base import InDoubt, OutgoingPost, PermanentError, TransientError
 from contentops.channels.registry import adapter_class, kinds
 from tests.fakes.dingtalk import FakeDingTalk
 from tests.fakes.feishu import FakeFeishu
@@ -419,3 +419,12 @@ def test_a_robot_address_that_redirects_is_refused_and_its_key_kept_out(status):
     assert error.params["status"] == status
     assert error.params["location"] == f"{target.base}/landing/cgi-bin/webhook/send?key=***"
     assert "SECRET-ROBOT-KEY" not in f"{error} {error.detail}"
+
+
+def test_a_robot_reply_too_large_to_read_leaves_the_message_in_doubt(wecom):
+    """The message went out and only the answer could not be read: in doubt (a person
+    checks the group), never `failed`, which would invite a second copy."""
+    wecom.mode = "huge"
+    with pytest.raises(InDoubt):
+        wecom_adapter(wecom).publish(outgoing(), "k")
+    assert len(wecom.received) == 1

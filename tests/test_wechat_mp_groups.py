@@ -368,6 +368,13 @@ def test_order_is_editable_from_the_piece_page_and_the_api(db, make, fake, clien
     bad = client.post(f"/api/v1/posts/{first.id}/position", json={"position": 9},
                       headers=api_headers(editor))
     assert bad.status_code == 422 and "position" in bad.get_json()["error"]["fields"]
+    # Both changes are in the audit log, by whom.
+    from contentops.models import AuditEvent
+
+    moves = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "post.position")
+                               .order_by(AuditEvent.id)).all()
+    assert [(m.object_id, m.actor_id) for m in moves] == [(third.id, editor.id),
+                                                          (first.id, editor.id)]
 
 
 def test_an_event_never_sets_an_article_address_outside_wechat(db, make, fake, engine, client):

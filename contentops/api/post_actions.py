@@ -65,7 +65,7 @@ def post_position(post_id: int):
     if not isinstance(position, int) or isinstance(position, bool):
         raise ValidationError({"position": [N_("Send a whole number.")]})
     post = _post(post_id)
-    publishing.groups.set_position(db.session, post, position)
+    publishing.groups.set_position(db.session, post, position, actor=api_user(), now=utcnow())
     return _done(post)
 
 

@@ -81,6 +81,12 @@ def post_json(adapter: Any, url: str, payload: dict[str, Any] | bytes, *, servic
         raise error(N_("Could not connect to %(service)s (the connection failed or "
                        "was closed)."), {"service": service},
                     detail=type(exc).__name__) from None
+    except _http.ReplyTooLarge:
+        # The message went out; only its answer was too large to read: in doubt, not failed
+        # (a failed post invites a re-send, and robots do not dedupe).
+        raise InDoubt(N_("%(service)s answered with a reply too large to read; the message "
+                         "may have been sent."), {"service": service},
+                      detail="reply too large") from None
     except requests.RequestException as exc:
         raise PermanentError(N_("The address of this %(service)s robot is not usable."),
                              {"service": service}, detail=type(exc).__name__) from None

@@ -385,7 +385,7 @@ def make_lead(piece_id: int, post_id: int):
     if post is None or post.piece_id != piece_id:
         abort(404)
     try:
-        groups.set_position(db.session, post, 1)
+        groups.set_position(db.session, post, 1, actor=current_user, now=utcnow())
     except DomainError as exc:
         db.session.rollback()
         flash(error_message(exc), "danger")

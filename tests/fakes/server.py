@@ -34,7 +34,7 @@ class FakeService:
         self.received_at: list[float] = []  # when (service clock), in the same order
         self.raw: list[bytes] = []  # every request body, accepted or not
         self.fail_codes: deque[int] = deque()  # error codes to answer next, in order
-        self.mode: str | None = None  # None | "timeout" | "drop" | "html"
+        self.mode: str | None = None  # None | "timeout" | "drop" | "html" | "huge"
         self.delay = 3.0  # seconds a "timeout" answer takes
         self.clock: Callable[[], float] = time.time
         self._sent: dict[str, deque[float]] = defaultdict(deque)
@@ -110,6 +110,8 @@ class FakeService:
             return Response("<html>502 Bad Gateway</html>", status=502,
                             content_type="text/html")(environ, start_response)
         reply, status = self.handle(request)
+        if self.mode == "huge":  # the message is taken; the answer is padded past any limit
+            reply = {**reply, "padding": "x" * (5 * 1024 * 1024)}
         return Response(json.dumps(reply, ensure_ascii=False), status=status,
                         content_type="application/json; charset=utf-8")(environ, start_response)
 

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from ... import post_states
 from ...errors import N_, DomainError, ValidationError
-from ...models import Channel, Post
+from ...models import Channel, Post, User
 from ...timeutil import as_utc
 
 # Posts at a time that a post scheduled there joins (not yet sent, still going out).
@@ -170,8 +170,10 @@ def leave(session: Session, post: Post) -> None:
     _renumber(rest)
 
 
-def set_position(session: Session, post: Post, position: int) -> list[Post]:
-    """Put the post at `position` (1 = 头条) of its send; returns the send in its new order."""
+def set_position(session: Session, post: Post, position: int, *, actor: User | None = None,
+                 now: datetime | None = None) -> list[Post]:
+    """Put the post at `position` (1 = 头条) of its send; returns the send in its new order.
+    Recorded in the audit log like every other change to a post's plan."""
     group = members(session, post.send_group)
     if len(group) < 2:
         raise DomainError(N_("This post goes out on its own; there is no order to change."),
@@ -185,4 +187,8 @@ def set_position(session: Session, post: Post, position: int) -> list[Post]:
     group.remove(post)
     group.insert(position - 1, post)
     _renumber(group)
+    from .. import audit
+
+    audit.record(session, "post.position", "post", post.id, actor=actor, now=now,
+                 data={"position": position, "send_group": post.send_group})
     return group

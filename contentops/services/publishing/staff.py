@@ -92,6 +92,7 @@ class StaffCard:
     can_remind: bool = False
     # msgid saying why reminding is not possible now (None when it is, or nothing to remind).
     remind_note: str | None = None
+    reminders_per_day: int = REMINDERS_PER_DAY
 
 
 def is_moment(post: Post) -> bool:
