@@ -304,3 +304,32 @@ def test_account_figures_on_the_analytics_page(db, make_user, client, login, fak
     html = client.get("/analytics/").text
     assert 'data-table="account-days"' in html and "4321" in html
     assert client.get("/analytics/?from=bad&to=").status_code == 200
+
+
+def test_one_channel_failing_does_not_stop_the_others(db, make_user, fake, clock):
+    adapter = adapter_of(fake)
+    broken = make_channel(db.session, "wechat_mp", config=config(fake), name="坏掉的号")
+    healthy = make_channel(db.session, "wechat_mp", config=config(fake), name="好的号")
+    editor = make_user("editor")
+    send(db, fake, clock, adapter, broken, editor, "双12 会员日")
+    post = send(db, fake, clock, adapter, healthy, editor, "双12 预告")
+    fake.add_stats(int(post.progress["msg_data_id"]), read_user=40)
+
+    class Broken:
+        def __getattr__(self, name):
+            return getattr(adapter, name)
+
+        def fetch_daily_stats(self, posts, day):
+            raise RuntimeError("a bug in one adapter")
+
+    clock.now = NEXT_MORNING
+    factory = sessionmaker(bind=db.engine, expire_on_commit=False)
+    report = jobs.pull_daily_stats(
+        factory, "node-a", NEXT_MORNING,
+        lambda c: Broken() if c.id == broken.id else adapter, 8)
+    assert report[broken.id].error == "RuntimeError"
+    assert report[healthy.id].posts == 1 and reload(db, post.id).reads == 40
+    # The failed channel's day is free again for a later tick.
+    assert broken.id in jobs.pull_daily_stats(factory, "node-b",
+                                              NEXT_MORNING + timedelta(minutes=30),
+                                              lambda c: Broken(), 8)

@@ -142,10 +142,12 @@ def collect_daily_stats(session: Session, *, now: datetime, node_id: str,
             system.release_period(session, JOB, period)
             done[channel.id] = ChannelReport(day=day, error=str(exc))
             continue
-        except Exception:
+        except Exception as exc:  # noqa: BLE001 - one channel's failure must not stop the others
             session.rollback()
+            log.exception("statistics of channel %s for %s failed", channel.id, day)
             system.release_period(session, JOB, period)
-            raise
+            done[channel.id] = ChannelReport(day=day, error=type(exc).__name__)
+            continue
         if report.delayed:
             # What came is applied (totals only go up); the rest is asked for again later.
             system.release_period(session, JOB, period)
