@@ -117,12 +117,7 @@ def place(session: Session, post: Post, when: datetime, *, tz_label: str = "",
             post.send_group = post.group_position = None
     ids = {p.id for p in moving if p.id is not None}
     target = _at_time(session, post, when, ids)
-    count = len(target) + len(moving)
-    if target and count > limit or len(moving) > limit:
-        raise ValidationError(
-            {"scheduled_at": [TOO_MANY]}, message=TOO_MANY,
-            params={"channel": post.channel.name, "max": limit, "count": count,
-                    "time": tz_label or as_utc(when).strftime("%Y-%m-%d %H:%M UTC")})
+    _refuse_over(post, when, moving, target, limit, tz_label)
     if target:
         key = next((p.send_group for p in target if p.send_group), None) or str(uuid.uuid4())
         for p in moving:
@@ -141,6 +136,11 @@ def refuse_too_many(session: Session, post: Post, when: datetime, *, tz_label: s
         return
     moving = [post] if alone else group_of(session, post)
     target = _at_time(session, post, when, {p.id for p in moving})
+    _refuse_over(post, when, moving, target, limit, tz_label)
+
+
+def _refuse_over(post: Post, when: datetime, moving: list[Post], target: list[Post],
+                 limit: int, tz_label: str) -> None:
     count = len(target) + len(moving)
     if target and count > limit or len(moving) > limit:
         raise ValidationError(
