@@ -67,11 +67,13 @@ def fast_runner(app):
 def test_single_posts_go_out_within_a_second_of_their_time(app, db, author, fast_runner):
     with Receiver() as recv:
         channel = make_channel(db.session, config={"url": recv.url, "secret": "s3cret"})
+        # The scheduler runs first; the posts are then planned from another process's view
+        # (its poll notices them), so start-up time is not counted as lateness.
+        runner = fast_runner()
         start = utcnow()
         posts = [make_post(db.session, channel, author, start + timedelta(seconds=s))
                  for s in (1.0, 1.7, 2.4)]
         keys = {publishing.idempotency_key(p): p.scheduled_at.timestamp() for p in posts}
-        runner = fast_runner()
         assert wait_for(lambda: len(recv.effects) == 3, 8)
         lateness = [recv.times[k] - t for k, t in keys.items()]
         assert all(-0.05 <= late < 1.0 for late in lateness), lateness
