@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
@@ -146,3 +147,11 @@ def tokens_of(session: Session, user: User) -> list[ApiToken]:
     """A user's API tokens, newest first."""
     return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)
                                 .order_by(ApiToken.created_at.desc())))
+
+
+def locale_of(session: Session, email: str, languages: Iterable[str]) -> str | None:
+    """The chosen language of the person with this address, if they have an account and a
+    language the app speaks (pages for people who are not signed in, e.g. confirm links)."""
+    user = session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    locale = user.locale if user is not None else None
+    return locale if locale in set(languages) else None

@@ -17,16 +17,16 @@ from flask import (
 )
 from flask_babel import force_locale, get_timezone, gettext
 from flask_login import current_user
-from sqlalchemy import func, select
 
 from ..channels.base import ChannelError
-from ..errors import N_, DomainError, ValidationError
+from ..errors import N_, DomainError, NotFound, ValidationError
 from ..extensions import csrf, db
 from ..i18n import error_fields, error_message, translate
 from ..models import Post
 from ..reasons import reason_text
 from ..security import public, requires_role
 from ..services import publishing, system
+from ..services import users as user_service
 from ..services.channels import build_adapter
 from ..services.feedback.email_tracking import tracking_key
 from ..services.publishing import staff as staff_service
@@ -134,11 +134,7 @@ def detail(post_id: int):
 
 
 def _render_detail(post: Post, errors: dict | None = None, status: int = 200):
-    from ..channels.registry import adapter_class
-
-    copy_text = None
-    if post.channel.kind == "manual":
-        copy_text = adapter_class("manual")({}).render(publishing.outgoing_for(post))
+    copy_text = staff_service.copy_text(post) if post.channel.kind == "manual" else None
     return render_template(
         "publishing/detail.html", title=post.title, post=post,
         attempts=publishing.attempts_for(db.session, post.id), errors=errors or {},
@@ -256,13 +252,9 @@ def remind(post_id: int):
 def _confirm_page(post: Post, assignee: str, **context):
     """Shown in the assignee's own language when they have an account here, else the
     browser's."""
-    from ..channels.registry import adapter_class
-    from ..models import User
-
-    copy_text = adapter_class("manual")({}).render(publishing.outgoing_for(post))
-    user = db.session.scalar(select(User).where(func.lower(User.email) == assignee))
-    locale = user.locale if user is not None and user.locale in current_app.config[
-        "LANGUAGES"] else None
+    copy_text = staff_service.copy_text(post)
+    locale = (user_service.locale_of(db.session, assignee, current_app.config["LANGUAGES"])
+              if assignee else None)
     page = lambda: render_template("publishing/confirm.html",  # noqa: E731
                                    title=gettext("Confirm the post"), post=post,
                                    assignee=assignee, copy_text=copy_text, **context)
@@ -285,16 +277,12 @@ def _link_key() -> bytes:
 @public
 def confirm_page(post_id: int, token: str):
     # GET only shows the page: mail scanners follow links and must not confirm for anyone.
-    post = db.session.get(Post, post_id)
-    assignee = staff_service.read_token(_link_key(), post_id, token) if post else None
-    if post is None or assignee is None:
+    try:
+        state = staff_service.confirmation_state(db.session, post_id, token, key=_link_key())
+    except NotFound:
         abort(404)
-    entry = next((s for s in (post.progress or {}).get("staff") or []
-                  if str(s.get("id", "")).lower() == assignee), None)
-    if entry is None:
-        abort(404)
-    already = entry.get("status") == "sent"
-    return _confirm_page(post, assignee, done=already, already=already)
+    return _confirm_page(state.post, state.assignee, done=state.already,
+                         already=state.already)
 
 
 @bp.post("/posts/<int:post_id>/confirm/<token>")

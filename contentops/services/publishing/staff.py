@@ -205,6 +205,35 @@ class Confirmation:
     published: bool  # this confirmation made the post published
 
 
+def _entry_of(post: Post | None, assignee: str | None) -> dict[str, Any]:
+    """The assignee's entry in the post's progress; NotFound for a link that is not valid."""
+    staff = (post.progress or {}).get("staff") if post is not None and isinstance(
+        post.progress, Mapping) else None
+    entry = next((s for s in staff or [] if isinstance(s, Mapping)
+                  and str(s.get("id", "")).lower() == assignee), None) if assignee else None
+    if entry is None:
+        raise NotFound(N_("This confirmation link is not valid."))
+    return dict(entry)
+
+
+def confirmation_state(session: Session, post_id: int, token: str, *, key: bytes
+                       ) -> Confirmation:
+    """What a confirm link shows before anyone presses the button (nothing changes):
+    NotFound unless the link is valid for this post."""
+    post = session.get(Post, post_id)
+    assignee = read_token(key, post_id, token) if post is not None else None
+    entry = _entry_of(post, assignee)
+    return Confirmation(post, str(assignee), entry.get("status") == "sent", False)
+
+
+def copy_text(post: Post) -> str:
+    """The text a person posts by hand (the manual channel's rendering)."""
+    from ...channels.registry import adapter_class
+    from .claim import outgoing_for
+
+    return adapter_class("manual")({}).render(outgoing_for(post))
+
+
 def confirm_assignee(session: Session, post_id: int, token: str, *, key: bytes,
                      now: datetime) -> Confirmation:
     """An assignee confirms with their link: counted once; the post is published when all
@@ -215,13 +244,10 @@ def confirm_assignee(session: Session, post_id: int, token: str, *, key: bytes,
                     .execution_options(synchronize_session=False))
     post = session.get(Post, post_id, populate_existing=True)
     assignee = read_token(key, post_id, token) if post is not None else None
-    if post is None or assignee is None or not isinstance(post.progress, Mapping):
-        raise NotFound(N_("This confirmation link is not valid."))
+    _entry_of(post, assignee)
     progress = dict(post.progress)
     staff = [dict(s) for s in progress.get("staff") or []]
-    entry = next((s for s in staff if str(s.get("id", "")).lower() == assignee), None)
-    if entry is None:
-        raise NotFound(N_("This confirmation link is not valid."))
+    entry = next(s for s in staff if str(s.get("id", "")).lower() == assignee)
     if entry.get("status") == "sent":
         return Confirmation(post, assignee, True, False)
     if post.status not in ("awaiting_staff", "published", "missed"):
