@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Response, current_app, jsonify, request
 
-from ..errors import N_, NotFound
 from ..extensions import db
 from ..i18n import translate
 from ..security import public
@@ -55,20 +54,10 @@ def post_feedback_hook(channel_id: int):
 
 
 def _wechat_channel(channel_id: int):
-    """The 公众号 channel whose server URL this is, the request's signature checked."""
-    from ..models import Channel
-    from ..services import channels as channel_service
     from ..services.publishing import mp_events
 
-    channel = db.session.get(Channel, channel_id)
-    if channel is None or channel.kind != "wechat_mp":
-        raise NotFound(N_("No such object."))
-    token = channel_service.full_config(
-        channel, current_app.config["SECRET_KEY"]).get("server_token")
-    args = request.args
-    mp_events.verify(token, args.get("signature"), args.get("timestamp"), args.get("nonce"),
-                     now=utcnow())
-    return channel
+    return mp_events.signed_channel(db.session, channel_id, request.args,
+                                    secret_key=current_app.config["SECRET_KEY"], now=utcnow())
 
 
 # The 公众号 server URL (服务器配置), authenticated by WeChat's signature with the channel's

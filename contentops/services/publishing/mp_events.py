@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time as _time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,7 +32,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ...channels.wechat_mp import article_url
-from ...errors import N_, BadRequest, DomainError
+from ...errors import N_, BadRequest, DomainError, NotFound
 from ...models import Channel, Post, PublishAttempt
 from ...reasons import encode_reason
 from . import notices
@@ -101,6 +102,20 @@ def verify(token: str | None, sig: str | None, timestamp: str | None, nonce: str
     if sent is None or abs(now.timestamp() - sent) > MAX_SKEW_S:
         raise BadSignature(N_("The request's timestamp is not current; WeChat signs each "
                               "request anew (check this server's clock)."))
+
+
+def signed_channel(session: Session, channel_id: int, query: Mapping[str, Any], *,
+                   secret_key: str, now: datetime) -> Channel:
+    """The 公众号 channel whose server URL was called, once the query's signature holds for
+    its server token (NotFound for another kind of channel or none)."""
+    from ..channels import full_config
+
+    channel = session.get(Channel, channel_id)
+    if channel is None or channel.kind != "wechat_mp":
+        raise NotFound(N_("No such object."))
+    verify(full_config(channel, secret_key).get("server_token"), query.get("signature"),
+           query.get("timestamp"), query.get("nonce"), now=now)
+    return channel
 
 
 def parse(body: bytes) -> dict[str, Any]:
