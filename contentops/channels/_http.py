@@ -35,11 +35,11 @@ from typing import Any
 from urllib.parse import urljoin
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.exceptions import ReadTimeoutError
 
 from ..errors import N_
-from .base import PermanentError, TransientError
+from .base import InDoubt, PermanentError, TransientError
 
 # A reply larger than this is not an API answer (a proxy's error page at most, or worse).
 MAX_REPLY_BYTES = 4 * 1024 * 1024
@@ -205,3 +205,67 @@ def download_image(http: Any, url: str, *, timeout: float, budget: Budget | None
                     {"url": url[:200], "status": response.status_code},
                     detail=f"image HTTP {response.status_code}")
     return response.content
+
+
+def never_sent(exc: requests.RequestException) -> bool:
+    """True when no connection was made (refused, unresolvable, connect timeout), so the
+    request cannot have reached the service. Anything later — a read timeout, a reset while
+    waiting for the reply — leaves the message possibly delivered: robots do not dedupe, so
+    the post is in doubt rather than re-sent (InDoubt)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    cause = exc.args[0] if exc.args else None
+    cause = getattr(cause, "reason", cause)  # urllib3's MaxRetryError wraps the cause
+    return isinstance(cause, (NewConnectionError, ConnectTimeoutError))
+
+
+def service_json(http: Any, method: str, url: str, *, service: str, path: str,
+                 timeout: float, budget: Budget | None, bad_address: str,
+                 params: Mapping[str, Any], body: Mapping[str, Any] | None = None,
+                 files: Mapping[str, Any] | None = None, refused: str | None = None,
+                 once: bool = False) -> dict[str, Any]:
+    """One call to a service's JSON API (公众号, 企业微信), its failures as the adapter
+    errors every such call shares: no answer in time or a broken connection is transient —
+    or InDoubt for a call without an idempotency key (`once`) that may have reached the
+    service; an unusable address is permanent (`bad_address`); a reply that is not a JSON
+    object is transient, except a 4xx when `refused` says what to check. Error texts name
+    the service and the API path, never the URL (it may hold a token). `body` goes as UTF-8
+    JSON, `files` as a multipart upload."""
+    kwargs: dict[str, Any] = {"params": dict(params),
+                              "headers": {"User-Agent": "ContentOps/1"}}
+    if files is not None:
+        kwargs["files"] = files
+    elif body is not None:
+        kwargs["data"] = dump(body)
+        kwargs["headers"]["Content-Type"] = "application/json; charset=utf-8"
+    try:
+        response = request(http, method, url, timeout=timeout, budget=budget, **kwargs)
+    except requests.Timeout as exc:
+        error = InDoubt if once and not never_sent(exc) else TransientError
+        raise error(N_("%(service)s did not answer in time."), {"service": service},
+                    detail=f"{path}: {type(exc).__name__}") from None
+    except requests.ConnectionError as exc:
+        error = InDoubt if once and not never_sent(exc) else TransientError
+        raise error(N_("Could not connect to %(service)s (the connection failed or "
+                       "was closed)."), {"service": service},
+                    detail=f"{path}: {type(exc).__name__}") from None
+    except requests.RequestException as exc:
+        raise PermanentError(bad_address, detail=f"{path}: {type(exc).__name__}") from None
+    try:
+        reply = response.json()
+    except ValueError:
+        reply = None
+    if isinstance(reply, dict):
+        return reply
+    status = response.status_code
+    if refused is not None and 400 <= status < 500 and status != 429:
+        raise PermanentError(refused, {"service": service, "status": status},
+                             detail=f"{path}: HTTP {status}")
+    raise TransientError(N_("%(service)s answered with an unexpected reply "
+                            "(HTTP %(status)s)."), {"service": service, "status": status},
+                         detail=f"{path}: HTTP {status}")
+
+
+def dump(payload: Mapping[str, Any]) -> bytes:
+    """The exact bytes sent (services count limits on UTF-8, so no \\u escapes)."""
+    return json.dumps(dict(payload), ensure_ascii=False, separators=(",", ":")).encode("utf-8")

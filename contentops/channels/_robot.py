@@ -3,7 +3,6 @@ readable errors, secret-free logs, and Markdown rendered to the robots' Markdown
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable
@@ -11,12 +10,11 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import requests
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from ..errors import N_
 from ..rendering import _md
 from . import _http
-from ._http import redact
+from ._http import dump, never_sent, redact
 from .base import (
     ChannelAdapter,
     Finding,
@@ -104,23 +102,6 @@ def post_json(adapter: Any, url: str, payload: dict[str, Any] | bytes, *, servic
                                 "webhook URL."), {"service": service, "status": status},
                              detail=f"HTTP {status}")
     return status, reply
-
-
-def never_sent(exc: requests.RequestException) -> bool:
-    """True when no connection was made (refused, unresolvable, connect timeout), so the
-    request cannot have reached the service. Anything later — a read timeout, a reset while
-    waiting for the reply — leaves the message possibly delivered: robots do not dedupe, so
-    the post is in doubt rather than re-sent (InDoubt)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    cause = exc.args[0] if exc.args else None
-    cause = getattr(cause, "reason", cause)  # urllib3's MaxRetryError wraps the cause
-    return isinstance(cause, (NewConnectionError, ConnectTimeoutError))
-
-
-def dump(payload: dict[str, Any]) -> bytes:
-    """The exact bytes sent (services count limits on UTF-8, so no \\u escapes)."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 @dataclass(frozen=True)

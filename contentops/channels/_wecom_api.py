@@ -20,8 +20,8 @@ import requests
 
 from ..errors import N_
 from . import _http
-from ._robot import ErrorRule, dump, raise_for_code
-from .base import PermanentError, TransientError
+from ._robot import ErrorRule, raise_for_code
+from .base import TransientError
 
 log = logging.getLogger(__name__)
 
@@ -170,41 +170,12 @@ class WeComAPI:
                  body: Mapping[str, Any] | None = None,
                  files: Mapping[str, Any] | None = None) -> dict[str, Any]:
         url = self.api_base + path
-        kwargs: dict[str, Any] = {"params": dict(params),
-                                  "headers": {"User-Agent": "ContentOps/1"}}
-        if files is not None:
-            kwargs["files"] = files
-        elif body is not None:
-            kwargs["data"] = dump(dict(body))
-            kwargs["headers"]["Content-Type"] = "application/json; charset=utf-8"
-        try:
-            response = _http.request(self.http, method, url, timeout=self.timeout,
-                                     budget=self.budget, **kwargs)
-        except requests.Timeout as exc:
-            raise TransientError(N_("%(service)s did not answer in time."), {"service": SERVICE},
-                                 detail=f"{path}: {type(exc).__name__}") from None
-        except requests.ConnectionError as exc:
-            raise TransientError(N_("Could not connect to %(service)s (the connection failed or "
-                                    "was closed)."), {"service": SERVICE},
-                                 detail=f"{path}: {type(exc).__name__}") from None
-        except requests.RequestException as exc:
-            raise PermanentError(N_("The WeCom API address in the channel settings is not "
-                                    "usable."), detail=f"{path}: {type(exc).__name__}") from None
-        try:
-            reply = response.json()
-        except ValueError:
-            reply = None
-        if not isinstance(reply, dict):
-            status = response.status_code
-            if status == 429 or status >= 500 or status < 300:
-                raise TransientError(N_("%(service)s answered with an unexpected reply "
-                                        "(HTTP %(status)s)."),
-                                     {"service": SERVICE, "status": status},
-                                     detail=f"{path}: HTTP {status}")
-            raise PermanentError(N_("%(service)s refused the request (HTTP %(status)s); check "
-                                    "the API address."), {"service": SERVICE, "status": status},
-                                 detail=f"{path}: HTTP {status}")
-        return reply
+        return _http.service_json(
+            self.http, method, url, service=SERVICE, path=path, timeout=self.timeout,
+            budget=self.budget, params=params, body=body, files=files,
+            bad_address=N_("The WeCom API address in the channel settings is not usable."),
+            refused=N_("%(service)s refused the request (HTTP %(status)s); check the API "
+                       "address."))
 
     # --- media --------------------------------------------------------------------------------
 

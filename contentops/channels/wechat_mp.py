@@ -38,7 +38,7 @@ import requests
 from ..errors import N_
 from ..rendering import markdown_to_html, plain_excerpt
 from . import _http
-from ._robot import ErrorRule, dump, never_sent, raise_for_code
+from ._robot import ErrorRule, raise_for_code
 from ._wechat_mp_stats import DailyStatsMixin
 from ._wecom_api import fingerprint
 from .base import (
@@ -46,7 +46,6 @@ from .base import (
     ChannelAdapter,
     ConfigField,
     Finding,
-    InDoubt,
     OutgoingPost,
     PermanentError,
     PublishResult,
@@ -201,38 +200,11 @@ class WeChatAPI:
                  body: Mapping[str, Any] | None = None,
                  files: Mapping[str, Any] | None = None, once: bool = False
                  ) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"params": dict(params),
-                                  "headers": {"User-Agent": "ContentOps/1"}}
-        if files is not None:
-            kwargs["files"] = files
-        elif body is not None:
-            kwargs["data"] = dump(dict(body))
-            kwargs["headers"]["Content-Type"] = "application/json; charset=utf-8"
-        try:
-            response = _http.request(self.http, method, self.api_base + path,
-                                     timeout=self.timeout, budget=self.budget, **kwargs)
-        except requests.Timeout as exc:
-            error = InDoubt if once and not never_sent(exc) else TransientError
-            raise error(N_("%(service)s did not answer in time."), {"service": SERVICE},
-                        detail=f"{path}: timeout") from None
-        except requests.ConnectionError as exc:
-            error = InDoubt if once and not never_sent(exc) else TransientError
-            raise error(N_("Could not connect to %(service)s (the connection failed or "
-                           "was closed)."), {"service": SERVICE},
-                        detail=f"{path}: connection error") from None
-        except requests.RequestException as exc:
-            raise PermanentError(N_("The WeChat API address in the channel settings is not "
-                                    "usable."), detail=f"{path}: {type(exc).__name__}") from None
-        try:
-            reply = response.json()
-        except ValueError:
-            reply = None
-        if not isinstance(reply, dict):
-            status = response.status_code
-            raise TransientError(N_("%(service)s answered with an unexpected reply "
-                                    "(HTTP %(status)s)."), {"service": SERVICE, "status": status},
-                                 detail=f"{path}: HTTP {status}")
-        return reply
+        return _http.service_json(
+            self.http, method, self.api_base + path, service=SERVICE, path=path,
+            timeout=self.timeout, budget=self.budget, once=once, params=params, body=body,
+            files=files,
+            bad_address=N_("The WeChat API address in the channel settings is not usable."))
 
 
 def _code(reply: Mapping[str, Any]) -> tuple[int, str]:
