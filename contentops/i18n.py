@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from babel import dates
 from flask import current_app, request
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
 from flask_login import current_user
 
 from .errors import DomainError, ValidationError
@@ -46,3 +50,12 @@ def error_fields(exc: DomainError) -> dict[str, list[str]]:
     if not isinstance(exc, ValidationError):
         return {}
     return {name: [translate(m, exc.params) for m in msgs] for name, msgs in exc.fields.items()}
+
+
+def format_datetime_in(value: datetime, tz_name: str, fmt: str = "medium") -> str:
+    """A time in a given zone (e.g. an API caller's own, not the request's), in the
+    request's language."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    locale = get_locale() or current_app.config.get("BABEL_DEFAULT_LOCALE", "en")
+    return dates.format_datetime(value, fmt, tzinfo=ZoneInfo(tz_name), locale=locale)

@@ -13,7 +13,7 @@ from typing import Any
 from flask import current_app, g
 
 from ..channels.base import Finding
-from ..i18n import translate
+from ..i18n import format_datetime_in, translate
 from ..models import METRICS, ContentPiece, Post
 from ..models.review import Comment
 from ..models.users import ApiToken
@@ -21,7 +21,6 @@ from ..reasons import reason_text
 from ..rendering import markdown_to_html
 from ..services.content import variants_of
 from ..timeutil import isoformat
-from ..web.formatting import format_datetime_in
 
 
 def named(record: Any) -> dict[str, Any] | None:

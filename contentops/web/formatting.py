@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from babel import Locale, dates, numbers
 from flask import Flask, current_app, g
@@ -56,14 +55,6 @@ def format_datetime(value: datetime | None, fmt: str = "medium") -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return dates.format_datetime(value, fmt, tzinfo=ctx.tz, locale=ctx.locale)
-
-
-def format_datetime_in(value: datetime, tz_name: str, fmt: str = "medium") -> str:
-    """A time in a given zone (an API caller's own, not the request's), in the request's
-    locale."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return dates.format_datetime(value, fmt, tzinfo=ZoneInfo(tz_name), locale=_request().locale)
 
 
 def format_date(value: date | datetime | None, fmt: str = "medium") -> str:
