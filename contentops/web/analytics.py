@@ -99,7 +99,7 @@ def _account_days(args: dict) -> list[dict]:
     end = date.fromisoformat(args["to"]) if args["to"] else today
     start = date.fromisoformat(args["from"]) if args["from"] else end - timedelta(days=13)
     return daily_stats.account_days(db.session, start=start, end=end,
-                                    channel_id=args.get("channel_id") or None)[:30]
+                                    channel_id=args.get("channel_id") or None)
 
 
 @bp.get("/export/<report>.csv")

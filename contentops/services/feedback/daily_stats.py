@@ -162,8 +162,9 @@ def not_reported(progress: Any) -> bool:
 
 
 def account_days(session: Session, *, start: date, end: date,
-                 channel_id: int | None = None) -> list[dict[str, Any]]:
-    """The channels' own daily figures (公众号 getbizsummary) between two days, newest first."""
+                 channel_id: int | None = None, limit: int = 30) -> list[dict[str, Any]]:
+    """The channels' own daily figures (公众号 getbizsummary) between two days, newest first,
+    at most `limit` rows."""
     query = (select(ChannelDailyStats, Channel.name)
              .join(Channel, Channel.id == ChannelDailyStats.channel_id)
              .where(ChannelDailyStats.day >= start, ChannelDailyStats.day <= end)
@@ -172,4 +173,4 @@ def account_days(session: Session, *, start: date, end: date,
         query = query.where(ChannelDailyStats.channel_id == channel_id)
     return [{"day": row.day, "channel": name, "reads": row.reads, "likes": row.likes,
              "shares": row.shares, "comments": row.comments}
-            for row, name in session.execute(query.limit(200))]
+            for row, name in session.execute(query.limit(limit))]
